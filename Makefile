@@ -1,0 +1,71 @@
+# herd: build, test, fuzz, run.  `make help` lists the targets.
+#
+# PYTHON picks the interpreter to embed (default: Debian's /usr/bin/python3):
+#   make PYTHON=/usr/bin/python3.11-dbg
+#   make PYTHON=$(pyenv root)/versions/3.12.1/bin/python3.12
+# Objects go to build/<tag>/ so several interpreters and the sanitizer build
+# live side by side; ./herd is always the plain build for the default PYTHON.
+
+comma    := ,
+PYTHON   ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+PYCONFIG ?= $(shell test -x $(PYTHON)-config && echo $(PYTHON)-config || echo $(dir $(PYTHON))python3-config)
+PYLIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))' 2>/dev/null)
+PYTAG    := $(shell $(PYTHON) -c 'import sys; print("py%d%d%s" % (sys.version_info[0], sys.version_info[1], "d" if hasattr(sys, "gettotalrefcount") else ""))' 2>/dev/null)
+
+CC       ?= cc
+SANITIZE ?= 0
+OPT      ?= -O2
+
+WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS   += -std=gnu11 $(OPT) -g $(WARN) -pthread -D_GNU_SOURCE -Isrc
+PYCFLAGS := $(shell $(PYCONFIG) --includes) -DHD_PYTHON_EXE='"$(PYTHON)"'
+PYLDLIBS := $(shell $(PYCONFIG) --embed --ldflags) $(if $(PYLIBDIR),-Wl$(comma)-rpath$(comma)$(PYLIBDIR))
+LDLIBS   += -pthread
+
+ifeq ($(SANITIZE),1)
+  CC      := clang
+  CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
+  LDFLAGS += -fsanitize=address,undefined
+  BUILD   := build/$(PYTAG)-asan
+else
+  BUILD   := build/$(PYTAG)
+endif
+
+SRCS     := src/main.c $(wildcard src/core/*.c src/config/*.c src/proto/*.c src/net/*.c \
+                                  src/process/*.c src/server/*.c src/py/*.c)
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
+BIN      := $(BUILD)/herd
+
+.PHONY: all herd help run test test-unit test-integration test-asan test-fuzz \
+        fuzz deps deps-test clean bench format format-check
+
+all: herd
+
+help:
+	@echo "make            build ./herd (PYTHON=... to embed another interpreter)"
+	@echo "make run        build and serve examples/hello.py on 127.0.0.1:8000"
+	@echo "make test       the whole suite: unit, integration, sanitizer build, short fuzz"
+	@echo "make fuzz       long fuzz run of every parser (FUZZ_SECONDS=600)"
+	@echo "make bench      benchmarks against peer servers (bench/README.md)"
+
+herd: $(BIN)
+	@if [ "$(SANITIZE)" = 0 ] && [ "$(PYTHON)" = "$(DEFAULT_PYTHON)" ]; then ln -sf $(BIN) herd; fi
+
+DEFAULT_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PYLDLIBS) $(LDLIBS)
+
+$(BUILD)/src/py/%.o: src/py/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PYCFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+include tests/unit/unit.mk
+include fuzz/fuzz.mk
+
+clean:
+	rm -rf build herd

@@ -1,0 +1,31 @@
+/*
+ * net/listen: the listening sockets. Opened once, in the master, before any
+ * fork; inherited by every worker (one shared accept queue, so a dying worker
+ * takes no queued connection with it). Non-blocking, close-on-exec.
+ */
+#ifndef HD_NET_LISTEN_H
+#define HD_NET_LISTEN_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+typedef struct hd_listener_s {
+    int fd;
+    int proto;            /* hd_proto_e of the config */
+    bool is_unix;
+    char name[128];       /* "127.0.0.1:8000", "[::1]:8000", "/run/app.sock" */
+    char server_name[256]; /* SERVER_NAME: the bound host ("localhost" for unix) */
+    char server_port[8];  /* SERVER_PORT: the bound port ("" for unix) */
+    char *unix_path;      /* owned; unlinked by hd_listen_close */
+} hd_listener_t;
+
+/*
+ * Opens and binds addr ("host:port", ":port", "[v6]:port", "/path"; port 0
+ * picks a free one). Returns 0, or -1 with the reason logged.
+ */
+int hd_listen_open(hd_listener_t *l, const char *addr, int proto, int backlog);
+
+/* Closes the socket; the master (owner == true) also unlinks a unix path. */
+void hd_listen_close(hd_listener_t *l, bool owner);
+
+#endif

@@ -1,0 +1,40 @@
+/* process/worker: a worker's life from fork to serving (see process.h). */
+#include "process/process.h"
+
+#include "core/log.h"
+#include "py/py.h"
+#include "server/conn.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+void hd_worker_main(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int id, int ready_fd,
+                    const int *close_fds, size_t nclose)
+{
+    char role[32];
+    pid_t master = getppid();
+
+    snprintf(role, sizeof(role), "worker %d", id);
+    hd_log_set_role(role);
+    /* No orphans: if the master dies, so does this worker. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != master)
+        _exit(1);
+    for (size_t i = 0; i < nclose; i++)
+        close(close_fds[i]);
+
+    if (hd_py_worker_init(cfg, id) < 0)
+        _exit(HD_EXIT_NOAPP);
+    hd_server_t *s = hd_server_init(cfg, ls, nls, id);
+    if (s == NULL)
+        _exit(1);
+    hd_py_worker_release();
+
+    int msg[2] = {id, (int)getpid()};
+    if (write(ready_fd, msg, sizeof(msg)) != sizeof(msg))
+        hd_log_errno("cannot report readiness to the master");
+    close(ready_fd);
+    hd_server_run(s);
+}

@@ -1,0 +1,1043 @@
+/*
+ * server/conn: see conn.h for the threading model. Per connection the
+ * lifecycle is
+ *
+ *   accept -> IDLE --(edge)--> BUSY: read head -> [app] -> write -> keep-alive?
+ *                 <--(drained)--                                  -> close
+ *
+ * A thread that gets an edge for a connection another thread owns marks it
+ * PENDING; the owner sees that before going IDLE and reads again, so no edge
+ * is lost and no connection is ever served by two threads.
+ */
+#include "server/conn.h"
+
+#include "core/log.h"
+#include "py/py.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { HD_CONN_FREE = 0, HD_CONN_IDLE, HD_CONN_BUSY, HD_CONN_PENDING };
+
+/* What the epoll data says: the kind in the high half, fd / index in the low. */
+#define HD_EV_CONN 0ULL
+#define HD_EV_LISTENER 1ULL
+#define HD_EV_SIGNAL 2ULL
+
+#define HD_BODY_AREA 16384 /* room after the head for body bytes */
+
+typedef struct hd_thread_s {
+    hd_server_t *srv;
+    int id;
+    bool in_py;       /* inside hd_py_wsgi_handle: waits drop the GIL */
+    char *out;        /* response head being built */
+    size_t out_len, out_cap;
+    time_t date_at;   /* the second date[] was made for */
+    char date[40];    /* "Date: Wed, 25 Nov 2026 04:27:12 GMT\r\n" */
+} hd_thread_t;
+
+struct hd_conn_s {
+    _Atomic int state;
+    int fd;
+    hd_server_t *srv;
+    hd_thread_t *thr; /* the owner while BUSY */
+    const hd_listener_t *listener;
+
+    char *buf; /* head, then body bytes and pipelined requests */
+    size_t cap, len;
+    size_t head_len;  /* this request's head, at buf[0..head_len) */
+    size_t body_pos;  /* first unconsumed byte after the head */
+    bool read_full;   /* the last read filled the buffer: the socket may hold more */
+    time_t head_start; /* when the current head's first byte came (0: none yet) */
+    time_t idle_since;
+
+    /* request body */
+    int64_t body_left; /* Content-Length bytes not yet given to the app */
+    bool chunked;
+    hd_chunked_t ck;
+    bool body_done;
+    bool body_failed;
+    bool continue_due; /* client sent Expect: 100-continue, we have not answered */
+    size_t pend_off, pend_len; /* decoded chunk bytes in buf not yet handed out */
+    uint64_t body_total;
+
+    /* response */
+    int status;
+    bool head_pending; /* formatted in thr->out, not sent yet */
+    bool head_sent;
+    bool resp_chunked;
+    bool no_body;      /* HEAD, 1xx, 204, 304 */
+    bool app_te;       /* the app set Transfer-Encoding itself */
+    int64_t resp_cl;   /* the app's Content-Length, -1 if none */
+    uint64_t resp_sent; /* body bytes sent */
+    size_t resp_head_bytes;
+    int resp_nheaders;
+    bool close_after;
+    bool keep_alive;
+
+    char remote_addr[INET6_ADDRSTRLEN];
+    char remote_port[8];
+    struct timespec t_start;
+    uint64_t nreq;
+    hd_request_t req;
+};
+
+struct hd_server_s {
+    const hd_config_t *cfg;
+    hd_listener_t *ls;
+    size_t nls;
+    int worker_id;
+    int epfd;
+    int sigfd;
+    hd_conn_t **conns; /* indexed by fd */
+    size_t nconns;
+    _Atomic int hwm;   /* highest fd seen + 1 */
+    _Atomic int active;
+    _Atomic bool stopping;
+    pthread_mutex_t sweep_lock;
+    time_t last_sweep;
+    _Atomic uint64_t requests;
+    size_t head_max;
+    hd_thread_t *threads;
+};
+
+static void hd_conn_close(hd_conn_t *c);
+static void hd_server_check_exit(hd_server_t *s);
+
+static time_t hd_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+const hd_request_t *hd_conn_request(hd_conn_t *c)
+{
+    return &c->req;
+}
+
+bool hd_conn_head_sent(hd_conn_t *c)
+{
+    return c->head_sent;
+}
+
+void hd_conn_set_close(hd_conn_t *c)
+{
+    c->close_after = true;
+}
+
+/* ---- waiting and raw I/O ------------------------------------------------- */
+
+/* Waits until fd is ready for events, up to --socket-timeout. Drops the GIL
+   while waiting when called from the app. Returns 0, or -1 on timeout. */
+static int hd_conn_wait(hd_conn_t *c, short events)
+{
+    struct pollfd p = {.fd = c->fd, .events = events};
+    int ms = c->srv->cfg->socket_timeout * 1000, rc;
+    if (c->thr->in_py)
+        hd_py_block_begin();
+    do {
+        rc = poll(&p, 1, ms);
+    } while (rc < 0 && errno == EINTR);
+    if (c->thr->in_py)
+        hd_py_block_end();
+    if (rc <= 0)
+        return -1;
+    return 0;
+}
+
+static int hd_conn_writev_all(hd_conn_t *c, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        ssize_t n = writev(c->fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN && hd_conn_wait(c, POLLOUT) == 0)
+                continue;
+            c->close_after = true;
+            return -1;
+        }
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* Answers an error before (or instead of) the app, then closes. */
+static void hd_conn_send_error(hd_conn_t *c, int status)
+{
+    char buf[256];
+    const char *reason = hd_http_reason(status);
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s\n",
+                     status, reason, strlen(reason) + 1, reason);
+    struct iovec iov = {buf, (size_t)n};
+    c->status = status;
+    hd_conn_writev_all(c, &iov, 1);
+    c->close_after = true;
+}
+
+/* ---- request body ---------------------------------------------------------- */
+
+static int hd_conn_send_continue(hd_conn_t *c)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct iovec iov = {(void *)msg, sizeof(msg) - 1};
+    c->continue_due = false;
+    return hd_conn_writev_all(c, &iov, 1);
+}
+
+/* Reads more raw body bytes into buf after body_pos; 0 on EOF, -1 error. */
+static ssize_t hd_conn_fill_body(hd_conn_t *c, const char **err)
+{
+    if (c->body_pos == c->len) /* all consumed: reuse the body area */
+        c->body_pos = c->len = c->head_len;
+    for (;;) {
+        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (n > 0) {
+            c->len += (size_t)n;
+            return n;
+        }
+        if (n == 0) {
+            *err = "client closed the connection";
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            if (hd_conn_wait(c, POLLIN) == 0)
+                continue;
+            *err = "timed out waiting for the client";
+            return -1;
+        }
+        *err = strerror(errno);
+        return -1;
+    }
+}
+
+ssize_t hd_conn_read_body(hd_conn_t *c, char *dst, size_t n, const char **err)
+{
+    if (c->body_failed) {
+        *err = "the request body is broken";
+        return -1;
+    }
+    if (c->body_done || n == 0)
+        return 0;
+    if (c->continue_due && c->body_pos == c->len && hd_conn_send_continue(c) < 0) {
+        *err = "cannot write 100 Continue";
+        c->body_failed = true;
+        return -1;
+    }
+    if (!c->chunked) {
+        if ((int64_t)n > c->body_left)
+            n = (size_t)c->body_left;
+        size_t avail = c->len - c->body_pos;
+        if (avail > 0) {
+            if (n > avail)
+                n = avail;
+            memcpy(dst, c->buf + c->body_pos, n);
+            c->body_pos += n;
+        } else if (n >= 4096) {
+            /* Large reads go straight into the app's buffer. */
+            ssize_t r;
+            for (;;) {
+                r = read(c->fd, dst, n);
+                if (r > 0)
+                    break;
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0 && errno == EAGAIN && hd_conn_wait(c, POLLIN) == 0)
+                    continue;
+                *err = r == 0 ? "client closed the connection"
+                              : errno == EAGAIN ? "timed out waiting for the client"
+                                                : strerror(errno);
+                c->body_failed = true;
+                c->close_after = true;
+                return -1;
+            }
+            n = (size_t)r;
+        } else {
+            if (hd_conn_fill_body(c, err) < 0) {
+                c->body_failed = true;
+                c->close_after = true;
+                return -1;
+            }
+            return hd_conn_read_body(c, dst, n, err);
+        }
+        c->body_left -= (int64_t)n;
+        c->body_total += n;
+        if (c->body_left == 0)
+            c->body_done = true;
+        return (ssize_t)n;
+    }
+
+    /* chunked: decode what is buffered, reading more when it runs out */
+    for (;;) {
+        if (c->pend_len > 0) {
+            size_t k = c->pend_len < n ? c->pend_len : n;
+            memcpy(dst, c->buf + c->pend_off, k);
+            c->pend_off += k;
+            c->pend_len -= k;
+            return (ssize_t)k;
+        }
+        size_t avail = c->len - c->body_pos, consumed = 0, off = 0, dlen = 0;
+        if (avail > 0) {
+            int rc = hd_chunked_decode(&c->ck, c->buf + c->body_pos, avail, &consumed, &off, &dlen);
+            if (rc == HD_ERROR) {
+                *err = "invalid chunked encoding";
+                c->body_failed = true;
+                c->close_after = true;
+                return -1;
+            }
+            if (rc == HD_CHUNK_DATA) {
+                c->pend_off = c->body_pos + off;
+                c->pend_len = dlen;
+                c->body_pos += consumed;
+                c->body_total += dlen;
+                if (c->srv->cfg->limit_post > 0 &&
+                    c->body_total > (uint64_t)c->srv->cfg->limit_post) {
+                    *err = "the request body is larger than --limit-post";
+                    c->body_failed = true;
+                    c->close_after = true;
+                    return -1;
+                }
+                continue;
+            }
+            c->body_pos += consumed;
+            if (rc == HD_CHUNK_DONE) {
+                c->body_done = true;
+                return 0;
+            }
+            if (consumed > 0 || c->body_pos < c->len)
+                continue;
+        }
+        /* need more bytes: keep the undecoded tail at the front of the area */
+        if (c->body_pos < c->len && c->body_pos > c->head_len) {
+            memmove(c->buf + c->head_len, c->buf + c->body_pos, c->len - c->body_pos);
+            c->len -= c->body_pos - c->head_len;
+            c->body_pos = c->head_len;
+        }
+        if (c->len == c->cap) {
+            *err = "chunk line too long";
+            c->body_failed = true;
+            c->close_after = true;
+            return -1;
+        }
+        if (hd_conn_fill_body(c, err) < 0) {
+            c->body_failed = true;
+            c->close_after = true;
+            return -1;
+        }
+    }
+}
+
+/* ---- response ------------------------------------------------------------ */
+
+static int hd_out_reserve(hd_thread_t *t, size_t more)
+{
+    if (t->out_len + more <= t->out_cap)
+        return 0;
+    size_t cap = t->out_cap ? t->out_cap : 1024;
+    while (cap < t->out_len + more)
+        cap *= 2;
+    char *p = realloc(t->out, cap);
+    if (p == NULL)
+        return -1;
+    t->out = p;
+    t->out_cap = cap;
+    return 0;
+}
+
+static void hd_out_add(hd_thread_t *t, const char *s, size_t n)
+{
+    if (hd_out_reserve(t, n) == 0) {
+        memcpy(t->out + t->out_len, s, n);
+        t->out_len += n;
+    }
+}
+
+static bool hd_name_is(const char *a, size_t alen, const char *lower)
+{
+    size_t n = strlen(lower);
+    if (alen != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((a[i] | 0x20) != lower[i] && !(a[i] == '-' && lower[i] == '-'))
+            return false;
+    return true;
+}
+
+static bool hd_value_has_token(const char *v, size_t n, const char *tok)
+{
+    size_t tl = strlen(tok);
+    for (size_t i = 0; i + tl <= n; i++) {
+        if (strncasecmp(v + i, tok, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+int hd_conn_start(hd_conn_t *c, const char *status, size_t status_len,
+                  const hd_header_out_t *h, size_t n)
+{
+    hd_thread_t *t = c->thr;
+    t->out_len = 0;
+    c->status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    c->resp_cl = -1;
+    c->app_te = false;
+    c->resp_nheaders = (int)n;
+    hd_out_add(t, c->req.http.minor_version == 1 ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    hd_out_add(t, status, status_len);
+    hd_out_add(t, "\r\n", 2);
+    for (size_t i = 0; i < n; i++) {
+        if (hd_name_is(h[i].name, h[i].name_len, "content-length")) {
+            char num[24];
+            size_t l = h[i].value_len < sizeof(num) - 1 ? h[i].value_len : sizeof(num) - 1;
+            memcpy(num, h[i].value, l);
+            num[l] = '\0';
+            char *end;
+            long long v = strtoll(num, &end, 10);
+            if (end != num && *end == '\0' && v >= 0)
+                c->resp_cl = v;
+        } else if (hd_name_is(h[i].name, h[i].name_len, "connection")) {
+            if (hd_value_has_token(h[i].value, h[i].value_len, "close"))
+                c->close_after = true;
+            continue; /* hop-by-hop: herd writes its own */
+        } else if (hd_name_is(h[i].name, h[i].name_len, "transfer-encoding")) {
+            c->app_te = true;
+        }
+        hd_out_add(t, h[i].name, h[i].name_len);
+        hd_out_add(t, ": ", 2);
+        hd_out_add(t, h[i].value, h[i].value_len);
+        hd_out_add(t, "\r\n", 2);
+    }
+    c->no_body = c->req.is_head || c->status < 200 || c->status == 204 || c->status == 304;
+    c->head_pending = true;
+    return 0;
+}
+
+/* Completes the head with framing and connection headers. total: the whole
+   body's length when known (last chunk given at once), else -1. */
+static void hd_conn_frame(hd_conn_t *c, int64_t total)
+{
+    hd_thread_t *t = c->thr;
+    bool v11 = c->req.http.minor_version == 1;
+    char line[64];
+
+    if (c->srv->stopping || !c->keep_alive)
+        c->close_after = true;
+    c->resp_chunked = false;
+    if (c->app_te) {
+        c->close_after = true; /* the app frames its own body: end it by closing */
+    } else if (c->resp_cl < 0 && !(c->status < 200 || c->status == 204 || c->status == 304)) {
+        if (total >= 0 && !c->req.is_head) {
+            c->resp_cl = total;
+            int n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", (long long)total);
+            hd_out_add(t, line, (size_t)n);
+        } else if (c->req.is_head) {
+            /* HEAD: no body follows whatever the framing */
+        } else if (v11) {
+            c->resp_chunked = true;
+            hd_out_add(t, "Transfer-Encoding: chunked\r\n", 28);
+        } else {
+            c->close_after = true; /* HTTP/1.0: the body ends at close */
+        }
+    }
+    time_t now = time(NULL);
+    if (now != t->date_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(t->date, sizeof(t->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        t->date_at = now;
+    }
+    hd_out_add(t, t->date, strlen(t->date));
+    if (c->close_after)
+        hd_out_add(t, "Connection: close\r\n", 19);
+    else if (!v11)
+        hd_out_add(t, "Connection: keep-alive\r\n", 24);
+    hd_out_add(t, "\r\n", 2);
+    c->resp_head_bytes = t->out_len;
+}
+
+int hd_conn_write(hd_conn_t *c, const char *data, size_t len, bool last)
+{
+    struct iovec iov[4];
+    int cnt = 0;
+    char chunk_hdr[24];
+
+    if (c->head_pending) {
+        hd_conn_frame(c, last ? (int64_t)len : -1);
+        iov[cnt].iov_base = c->thr->out;
+        iov[cnt++].iov_len = c->thr->out_len;
+        c->head_pending = false;
+        c->head_sent = true;
+    }
+    if (c->no_body)
+        len = 0;
+    if (c->resp_cl >= 0 && c->resp_sent + len > (uint64_t)c->resp_cl)
+        len = (size_t)((uint64_t)c->resp_cl - c->resp_sent); /* never more than announced */
+    if (len > 0) {
+        if (c->resp_chunked) {
+            iov[cnt].iov_base = chunk_hdr;
+            iov[cnt++].iov_len = hd_chunked_write_size(chunk_hdr, len);
+        }
+        iov[cnt].iov_base = (void *)data;
+        iov[cnt++].iov_len = len;
+        if (c->resp_chunked) {
+            iov[cnt].iov_base = "\r\n";
+            iov[cnt++].iov_len = 2;
+        }
+        c->resp_sent += len;
+    }
+    if (cnt == 0)
+        return 0;
+    return hd_conn_writev_all(c, iov, cnt);
+}
+
+int hd_conn_sendfile(hd_conn_t *c, int fd, off_t offset, size_t count)
+{
+    if (c->resp_cl >= 0 && (uint64_t)c->resp_cl < count)
+        count = (size_t)c->resp_cl;
+    if (c->head_pending) {
+        struct iovec iov;
+        hd_conn_frame(c, c->resp_cl >= 0 ? c->resp_cl : (int64_t)count);
+        iov.iov_base = c->thr->out;
+        iov.iov_len = c->thr->out_len;
+        c->head_pending = false;
+        c->head_sent = true;
+        if (hd_conn_writev_all(c, &iov, 1) < 0)
+            return -1;
+    }
+    if (c->no_body)
+        return 0;
+    if (c->resp_chunked) {
+        /* cannot happen: the head above announced the length */
+        c->close_after = true;
+        return -1;
+    }
+    while (count > 0) {
+        ssize_t n = sendfile(c->fd, fd, &offset, count);
+        if (n > 0) {
+            count -= (size_t)n;
+            c->resp_sent += (uint64_t)n;
+            continue;
+        }
+        if (n == 0) /* the file shrank: the length we announced is wrong */
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN && hd_conn_wait(c, POLLOUT) == 0)
+            continue;
+        c->close_after = true;
+        return -1;
+    }
+    if (count > 0)
+        c->close_after = true;
+    return 0;
+}
+
+int hd_conn_finish(hd_conn_t *c)
+{
+    if (c->head_pending)
+        return hd_conn_write(c, "", 0, true);
+    if (c->resp_chunked) {
+        struct iovec iov = {"0\r\n\r\n", 5};
+        return hd_conn_writev_all(c, &iov, 1);
+    }
+    if (c->resp_cl >= 0 && c->resp_sent < (uint64_t)c->resp_cl && !c->no_body)
+        c->close_after = true; /* the app sent less than it announced */
+    return 0;
+}
+
+/* ---- access log ---------------------------------------------------------- */
+
+static void hd_conn_log_access(hd_conn_t *c, uint64_t nreq)
+{
+    struct timespec now;
+    char date[64], line[2048];
+    time_t wall = time(NULL);
+    struct tm tm;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - c->t_start.tv_sec) * 1000 + (now.tv_nsec - c->t_start.tv_nsec) / 1000000;
+    localtime_r(&wall, &tm);
+    strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
+    const hd_http_request_t *h = &c->req.http;
+    int tl = h->target.len > 1024 ? 1024 : (int)h->target.len;
+    int n = snprintf(line, sizeof(line),
+                     "[pid: %d|app: 0|req: %llu/%llu] %s () {%zu vars in %zu bytes} [%s] %.*s %.*s "
+                     "=> generated %llu bytes in %ld msecs (HTTP/1.%d %d) %d headers in %zu bytes "
+                     "(1 switches on core %d)\n",
+                     (int)getpid(), (unsigned long long)c->nreq, (unsigned long long)nreq,
+                     c->remote_addr[0] ? c->remote_addr : "-", h->num_headers + 14, c->head_len,
+                     date, (int)h->method.len, h->method.base, tl, h->target.base,
+                     (unsigned long long)c->resp_sent, ms, h->minor_version, c->status,
+                     c->resp_nheaders, c->resp_head_bytes, c->thr->id);
+    if (n > 0)
+        hd_log_raw(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* ---- one request ------------------------------------------------------- */
+
+/* Runs the request whose head is buf[0..head_len). Returns true to keep the
+   connection (the next request's bytes, if any, are then at buf[0..len)). */
+static bool hd_conn_serve(hd_conn_t *c)
+{
+    hd_server_t *s = c->srv;
+    const hd_http_request_t *h = &c->req.http;
+
+    c->body_pos = c->head_len;
+    c->chunked = h->chunked;
+    c->body_left = h->chunked ? -1 : (h->content_length > 0 ? h->content_length : 0);
+    c->body_done = !h->chunked && c->body_left == 0;
+    c->body_failed = false;
+    c->body_total = 0;
+    hd_chunked_init(&c->ck);
+    c->pend_len = 0;
+    c->continue_due = h->expect_continue && h->minor_version == 1 && !c->body_done;
+    c->req.is_head = h->method.len == 4 && memcmp(h->method.base, "HEAD", 4) == 0;
+    c->keep_alive = h->keep_alive && s->cfg->http_keepalive > 0;
+    c->close_after = false;
+    c->head_pending = c->head_sent = false;
+    c->resp_sent = 0;
+    c->resp_head_bytes = 0;
+    c->resp_nheaders = 0;
+    c->status = 0;
+    clock_gettime(CLOCK_MONOTONIC, &c->t_start);
+    c->nreq++;
+    uint64_t nreq = atomic_fetch_add(&s->requests, 1) + 1;
+
+    if (s->cfg->limit_post > 0 && h->content_length > s->cfg->limit_post) {
+        hd_conn_send_error(c, 413);
+    } else {
+        c->thr->in_py = true;
+        hd_py_wsgi_handle(c);
+        c->thr->in_py = false;
+    }
+    if (!s->cfg->disable_logging)
+        hd_conn_log_access(c, nreq);
+
+    if (c->close_after || !c->keep_alive || s->stopping)
+        return false;
+    if (c->continue_due)
+        return false; /* the client may or may not send the body: close */
+    if (!c->body_done) {
+        /* Drain what the app did not read, within reason, to keep the
+           connection; a large rest is cheaper to drop with the connection. */
+        char scratch[16384];
+        const char *err;
+        uint64_t drained = 0;
+        for (;;) {
+            ssize_t n = hd_conn_read_body(c, scratch, sizeof(scratch), &err);
+            if (n < 0)
+                return false;
+            if (n == 0)
+                break;
+            drained += (uint64_t)n;
+            if (drained > 1024 * 1024)
+                return false;
+        }
+    }
+    /* Keep the pipelined rest, drop this request. */
+    size_t rest = c->len - c->body_pos;
+    memmove(c->buf, c->buf + c->body_pos, rest);
+    c->len = rest;
+    c->head_len = 0;
+    c->head_start = rest > 0 ? hd_now() : 0;
+    return true;
+}
+
+/* Owner's work on a connection: read, parse, serve, until the socket is
+   drained. Returns false if the connection was closed. */
+static bool hd_conn_process(hd_conn_t *c)
+{
+    hd_server_t *s = c->srv;
+    bool need_read = true; /* we are here because of an edge: bytes may wait */
+
+    for (;;) {
+        if (need_read) {
+            if (c->len == c->cap) {
+                hd_conn_send_error(c, hd_http_overflow_status(c->buf, c->len));
+                hd_conn_close(c);
+                return false;
+            }
+            size_t room = c->cap - c->len;
+            ssize_t n = read(c->fd, c->buf + c->len, room);
+            if (n == 0) {
+                hd_conn_close(c);
+                return false;
+            }
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN) {
+                    c->read_full = false;
+                    return true;
+                }
+                hd_conn_close(c);
+                return false;
+            }
+            if (c->len == 0)
+                c->head_start = hd_now();
+            c->len += (size_t)n;
+            c->read_full = (size_t)n == room;
+        }
+        if (c->len == 0)
+            return true;
+
+        int status = 400;
+        c->req.http.headers = c->req.headers;
+        int rc = hd_http_parse_request(c->buf, c->len, &c->req.http, HD_MAX_HEADERS, &status);
+        if (rc == HD_ERROR) {
+            hd_conn_send_error(c, status);
+            hd_conn_close(c);
+            return false;
+        }
+        if (rc == HD_AGAIN) {
+            if (c->len >= s->head_max) {
+                hd_conn_send_error(c, hd_http_overflow_status(c->buf, c->len));
+                hd_conn_close(c);
+                return false;
+            }
+            if (!c->read_full)
+                return true; /* drained: the next edge brings more */
+            need_read = true;
+            continue;
+        }
+        c->head_len = (size_t)rc;
+        if (!hd_conn_serve(c)) {
+            hd_conn_close(c);
+            return false;
+        }
+        c->idle_since = hd_now();
+        /* Pipelined bytes are parsed first; else read only if the socket may
+           still hold bytes that came before our last read. */
+        need_read = c->len == 0 ? c->read_full : false;
+        if (c->len == 0 && !c->read_full)
+            return true;
+    }
+}
+
+/* ---- connection table ----------------------------------------------------- */
+
+static void hd_conn_close(hd_conn_t *c)
+{
+    hd_server_t *s = c->srv;
+    int fd = c->fd;
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+    c->fd = -1;
+    atomic_store(&c->state, HD_CONN_FREE);
+    close(fd);
+    atomic_fetch_sub(&s->active, 1);
+}
+
+/* Claims the connection for this thread: true if we own it now. */
+static bool hd_conn_claim(hd_conn_t *c)
+{
+    int st = HD_CONN_IDLE;
+    if (atomic_compare_exchange_strong(&c->state, &st, HD_CONN_BUSY))
+        return true;
+    if (st == HD_CONN_BUSY)
+        atomic_compare_exchange_strong(&c->state, &st, HD_CONN_PENDING);
+    return false;
+}
+
+/* Gives the connection back; false if another edge came meanwhile (we keep
+   it and must read again). */
+static bool hd_conn_release(hd_conn_t *c)
+{
+    int st = HD_CONN_BUSY;
+    if (atomic_compare_exchange_strong(&c->state, &st, HD_CONN_IDLE))
+        return true;
+    atomic_store(&c->state, HD_CONN_BUSY); /* was PENDING */
+    return false;
+}
+
+static void hd_conn_run(hd_thread_t *t, hd_conn_t *c)
+{
+    c->thr = t;
+    for (;;) {
+        if (!hd_conn_process(c))
+            break;
+        if (hd_conn_release(c))
+            break;
+        c->read_full = true; /* an edge came while we worked: read again */
+    }
+    hd_server_check_exit(t->srv);
+}
+
+static void hd_server_accept(hd_server_t *s, hd_listener_t *l)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN)
+                hd_log_errno("accept4() on %s failed", l->name);
+            return;
+        }
+        if (s->stopping || (size_t)fd >= s->nconns) {
+            if (!s->stopping)
+                hd_log(HD_LOG_WARN, "connection fd %d over the table size %zu: refused", fd,
+                       s->nconns);
+            close(fd);
+            continue;
+        }
+        hd_conn_t *c = s->conns[fd];
+        if (c == NULL) {
+            c = calloc(1, sizeof(*c));
+            if (c == NULL) {
+                close(fd);
+                continue;
+            }
+            s->conns[fd] = c;
+        }
+        c->buf = malloc(s->head_max + HD_BODY_AREA);
+        if (c->buf == NULL) {
+            close(fd);
+            continue;
+        }
+        c->cap = s->head_max + HD_BODY_AREA;
+        c->len = c->head_len = 0;
+        c->fd = fd;
+        c->srv = s;
+        c->listener = l;
+        c->read_full = false;
+        c->nreq = 0;
+        c->head_start = 0;
+        c->idle_since = hd_now();
+        c->req.listener = l;
+        c->req.remote_addr = c->remote_addr;
+        c->req.remote_port = c->remote_port;
+        c->remote_addr[0] = c->remote_port[0] = '\0';
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, c->remote_addr, sizeof(c->remote_addr));
+            snprintf(c->remote_port, sizeof(c->remote_port), "%u", ntohs(a->sin_port));
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, c->remote_addr, sizeof(c->remote_addr));
+            snprintf(c->remote_port, sizeof(c->remote_port), "%u", ntohs(a->sin6_port));
+        }
+        atomic_fetch_add(&s->active, 1);
+        int h = atomic_load(&s->hwm);
+        while (fd + 1 > h && !atomic_compare_exchange_weak(&s->hwm, &h, fd + 1))
+            ;
+        atomic_store(&c->state, HD_CONN_IDLE);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)fd};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            hd_log_errno("epoll_ctl(ADD) failed for a connection");
+            if (hd_conn_claim(c))
+                hd_conn_close(c);
+        }
+    }
+}
+
+/* Closes connections that idled or stalled too long (all idle ones when
+   stopping). One thread at a time, at most once a second unless forced. */
+static void hd_server_sweep(hd_server_t *s, hd_thread_t *t, bool force)
+{
+    time_t now = hd_now();
+    if (!force && now == s->last_sweep)
+        return;
+    if (pthread_mutex_trylock(&s->sweep_lock) != 0)
+        return;
+    s->last_sweep = now;
+    int hwm = atomic_load(&s->hwm);
+    for (int fd = 0; fd < hwm; fd++) {
+        hd_conn_t *c = s->conns[fd];
+        if (c == NULL || atomic_load(&c->state) != HD_CONN_IDLE)
+            continue;
+        bool expired;
+        int status = 0;
+        if (s->stopping)
+            expired = c->len == 0;
+        else if (c->len > 0) {
+            expired = now - c->head_start >= s->cfg->socket_timeout;
+            status = 408;
+        } else if (c->nreq == 0)
+            expired = now - c->idle_since >= s->cfg->socket_timeout;
+        else
+            expired = now - c->idle_since >= s->cfg->http_keepalive;
+        if (expired && hd_conn_claim(c)) {
+            if (status) {
+                c->thr = t; /* the sweeping thread waits, without the GIL */
+                hd_conn_send_error(c, status);
+            }
+            hd_conn_close(c);
+        }
+    }
+    pthread_mutex_unlock(&s->sweep_lock);
+}
+
+static void hd_server_check_exit(hd_server_t *s)
+{
+    if (s->stopping && atomic_load(&s->active) == 0)
+        hd_py_worker_exit(0);
+}
+
+static void hd_server_stop(hd_server_t *s, hd_thread_t *t)
+{
+    if (atomic_exchange(&s->stopping, true))
+        return;
+    for (size_t i = 0; i < s->nls; i++) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->ls[i].fd, NULL);
+        hd_listen_close(&s->ls[i], false);
+    }
+    hd_log(HD_LOG_INFO, "stopping: %d connection(s) open", atomic_load(&s->active));
+    hd_server_sweep(s, t, true);
+}
+
+static void hd_server_signal(hd_server_t *s, hd_thread_t *t)
+{
+    struct signalfd_siginfo si;
+    while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+        case SIGHUP:
+            hd_server_stop(s, t);
+            break;
+        case SIGQUIT:
+            _exit(0);
+        default:
+            break;
+        }
+    }
+}
+
+static void *hd_server_thread(void *arg)
+{
+    hd_thread_t *t = arg;
+    hd_server_t *s = t->srv;
+    struct epoll_event evs[64];
+    /* With several threads, take one event at a time: an event held in one
+       thread's list while it runs the app would wait for no reason. */
+    int maxev = s->cfg->threads > 1 ? 1 : 64;
+
+    if (t->id > 0)
+        hd_py_thread_attach();
+    for (;;) {
+        int n = epoll_wait(s->epfd, evs, maxev, s->stopping ? 100 : 1000);
+        if (n < 0 && errno != EINTR) {
+            hd_log_errno("epoll_wait() failed");
+            hd_py_worker_exit(1);
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t kind = evs[i].data.u64 >> 32;
+            uint32_t low = (uint32_t)evs[i].data.u64;
+            if (kind == HD_EV_LISTENER) {
+                if (!s->stopping)
+                    hd_server_accept(s, &s->ls[low]);
+            } else if (kind == HD_EV_SIGNAL) {
+                hd_server_signal(s, t);
+            } else {
+                hd_conn_t *c = low < s->nconns ? s->conns[low] : NULL;
+                if (c != NULL && hd_conn_claim(c))
+                    hd_conn_run(t, c);
+            }
+        }
+        hd_server_sweep(s, t, false);
+        hd_server_check_exit(s);
+    }
+    return NULL;
+}
+
+hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int worker_id)
+{
+    hd_server_t *s = calloc(1, sizeof(*s));
+    struct rlimit rl;
+    sigset_t set;
+
+    if (s == NULL)
+        return NULL;
+    s->cfg = cfg;
+    s->ls = ls;
+    s->nls = nls;
+    s->worker_id = worker_id;
+    s->head_max = cfg->buffer_size;
+    pthread_mutex_init(&s->sweep_lock, NULL);
+    s->nconns = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        s->nconns = rl.rlim_cur < (1u << 20) ? rl.rlim_cur : (1u << 20);
+    s->conns = calloc(s->nconns, sizeof(*s->conns));
+    s->threads = calloc((size_t)cfg->threads, sizeof(*s->threads));
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->conns == NULL || s->threads == NULL || s->epfd < 0) {
+        hd_log_errno("worker setup failed");
+        return NULL;
+    }
+    for (size_t i = 0; i < nls; i++) {
+        /* EPOLLEXCLUSIVE: one worker is woken per connection, not all. */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                 .data.u64 = (HD_EV_LISTENER << 32) | i};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ls[i].fd, &ev) < 0) {
+            hd_log_errno("epoll_ctl(ADD) failed for %s", ls[i].name);
+            return NULL;
+        }
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sigfd < 0) {
+        hd_log_errno("signalfd() failed");
+        return NULL;
+    }
+    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = HD_EV_SIGNAL << 32};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &sev);
+    return s;
+}
+
+void hd_server_run(hd_server_t *s)
+{
+    for (int i = 0; i < s->cfg->threads; i++) {
+        s->threads[i].srv = s;
+        s->threads[i].id = i;
+    }
+    for (int i = 1; i < s->cfg->threads; i++) {
+        pthread_t tid;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 8u << 20); /* Python recursion needs room */
+        if (pthread_create(&tid, &attr, hd_server_thread, &s->threads[i]) != 0) {
+            hd_log(HD_LOG_ERR, "cannot start worker thread %d", i);
+            hd_py_worker_exit(1);
+        }
+        pthread_attr_destroy(&attr);
+        pthread_detach(tid);
+    }
+    hd_server_thread(&s->threads[0]);
+    hd_py_worker_exit(1); /* not reached */
+}
