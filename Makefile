@@ -64,6 +64,47 @@ $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# ---- dependencies (Debian packages; installed when run as root) ----------
+DEPS_BUILD := gcc make python3-dev
+DEPS_TEST  := $(DEPS_BUILD) clang libclang-rt-14-dev python3-pytest python3-flask \
+              python3-django python3.11-dbg curl
+
+deps:
+	@scripts/deps.sh $(DEPS_BUILD)
+
+deps-test:
+	@scripts/deps.sh $(DEPS_TEST)
+
+# ---- run -----------------------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory herd
+	./herd --http-socket 127.0.0.1:8000 --wsgi-file examples/hello.py --master \
+	       --processes 2 --threads 2
+
+# ---- tests ---------------------------------------------------------------
+PYTEST      := /usr/bin/python3 -m pytest
+PYTEST_ARGS ?= -q
+# The sanitizer build runs the same integration suite. Leak checking is left
+# to the unit tests and fuzzers: the embedded interpreter keeps its memory
+# until exit by design.
+ASAN_ENV    := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+
+test-integration: herd
+	HERD_BIN=$(abspath $(BIN)) $(if $(filter 1,$(SANITIZE)),$(ASAN_ENV)) \
+	  $(PYTEST) $(PYTEST_ARGS) tests/integration
+
+# Fork safety on every interpreter this machine has (issue: fork safety).
+test-fork:
+	@tests/forksafety/run-all.sh
+
+test: deps-test
+	@$(MAKE) --no-print-directory herd
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-integration
+	@$(MAKE) --no-print-directory test-fork
+	@$(MAKE) --no-print-directory SANITIZE=1 test-unit test-integration
+	@$(MAKE) --no-print-directory test-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30)
+
 include tests/unit/unit.mk
 include fuzz/fuzz.mk
 

@@ -13,12 +13,30 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The i-th listening socket handed over by a reloading master
+   (HERD_REEXEC_FDS="3,4"), or -1. */
+static int hd_inherited_fd(size_t i)
+{
+    const char *p = getenv("HERD_REEXEC_FDS");
+    while (p != NULL && *p) {
+        char *end;
+        long fd = strtol(p, &end, 10);
+        if (end == p)
+            return -1;
+        if (i-- == 0)
+            return (int)fd;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     static hd_config_t cfg;
     hd_listener_t *ls;
     char socks[512] = "";
 
+    hd_master_argv = argv;
     hd_config_init(&cfg);
     int rc = hd_config_parse_argv(&cfg, argc, argv);
     if (rc != 0)
@@ -39,12 +57,18 @@ int main(int argc, char **argv)
                                "use --http-socket", cfg.sockets[i].addr);
             return 1;
         }
-        if (hd_listen_open(&ls[i], cfg.sockets[i].addr, cfg.sockets[i].proto,
-                           cfg.listen_backlog) < 0)
+        int fd = hd_inherited_fd(i);
+        if (fd >= 0 ? hd_listen_adopt(&ls[i], fd, cfg.sockets[i].proto) < 0
+                    : hd_listen_open(&ls[i], cfg.sockets[i].addr, cfg.sockets[i].proto,
+                                     cfg.listen_backlog) < 0)
             return 1;
         size_t used = strlen(socks);
         snprintf(socks + used, sizeof(socks) - used, "%shttp://%s", used ? " " : "", ls[i].name);
     }
+    /* Sockets a previous image had but this config no longer names. */
+    for (size_t i = cfg.nsockets; hd_inherited_fd(i) >= 0; i++)
+        close(hd_inherited_fd(i));
+    unsetenv("HERD_REEXEC_FDS");
     hd_log(HD_LOG_INFO, "herd %s (Python %s) starting: master pid %d, %d worker%s x %d thread%s, "
                         "%s app, sockets: %s",
            HD_VERSION, hd_py_version_string(), (int)getpid(), cfg.processes,

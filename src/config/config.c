@@ -154,6 +154,26 @@ static const hd_opt_t hd_options[] = {
      .help = "herd's own: call gc.freeze() before the first fork, so that objects "
              "loaded in the master stay shared"},
 
+    {.name = "max-requests", .aliases = {"max-requests-per-worker"},
+     INT(max_requests, 0, INT32_MAX, 0), .section = SEC_PROCESSES, .arg = "N",
+     .help = "recycle a worker after it has served N requests (0: never)"},
+    {.name = "max-requests-delta", INT(max_requests_delta, 0, INT32_MAX, 0),
+     .section = SEC_PROCESSES, .arg = "N",
+     .help = "worker i recycles after max-requests + (i-1)*N requests, so that workers "
+             "do not all recycle at once"},
+    {.name = "max-worker-lifetime", INT(max_worker_lifetime, 0, INT32_MAX, 0),
+     .section = SEC_PROCESSES, .arg = "N",
+     .help = "recycle a worker after N seconds (0: never)"},
+    {.name = "reload-on-rss", INT(reload_on_rss, 0, INT32_MAX, 0), .section = SEC_PROCESSES,
+     .arg = "N", .help = "recycle a worker whose resident memory exceeds N MiB (0: never)"},
+    {.name = "harakiri", INT(harakiri, 0, SECONDS_MAX, 0), .section = SEC_PROCESSES,
+     .arg = "N",
+     .help = "a request running longer than N seconds is stopped: its traceback is "
+             "logged, the client gets 504 if possible, the worker is replaced (0: never)"},
+    {.name = "chain-reload", FLAG(chain_reload), .section = SEC_PROCESSES,
+     .help = "herd's own: SIGHUP replaces one worker at a time, each new one serving "
+             "before the old one leaves"},
+
     /* HTTP */
     {.name = "buffer-size", .short_name = 'b', SIZE(buffer_size, 1024, 1048576, 8192),
      .section = SEC_HTTP, .arg = "N",
@@ -198,9 +218,6 @@ static const hd_opt_t hd_options[] = {
     {.name = "spooler", REFUSED("herd has no spooler; use a task queue")},
     {.name = "mule", REFUSED("herd has no mules; run background work in its own process")},
     {.name = "cheaper", REFUSED("herd runs a fixed number of workers; set --processes")},
-    {.name = "harakiri", REFUSED("per-request timeouts are not implemented yet")},
-    {.name = "max-requests", REFUSED("recycling workers after N requests is not implemented "
-                                     "yet")},
     {.name = "vacuum", REFUSED("removing sockets and pid files at exit is not implemented yet")},
     {.name = "daemonize", REFUSED("herd stays in the foreground; run it under systemd or "
                                   "another supervisor")},

@@ -59,6 +59,15 @@ typedef struct hd_config_s {
     int spawn_timeout;      /* --spawn-timeout: seconds a new worker has to report
                                ready before it is killed; default 60 */
     bool gc_freeze;         /* --gc-freeze: gc.freeze() before the first fork */
+
+    /* Supervision (0 = off) */
+    int max_requests;        /* --max-requests: recycle a worker after N requests */
+    int max_requests_delta;  /* --max-requests-delta: worker i recycles after
+                                max_requests + (i-1)*delta, so they do not all go at once */
+    int max_worker_lifetime; /* --max-worker-lifetime: recycle after N seconds */
+    int reload_on_rss;       /* --reload-on-rss: recycle when RSS exceeds N MiB */
+    int harakiri;            /* --harakiri: a request running N seconds is stopped */
+    bool chain_reload;       /* --chain-reload: SIGHUP replaces one worker at a time */
 } hd_config_t;
 
 /* Fills cfg with the defaults. */

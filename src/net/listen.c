@@ -3,6 +3,8 @@
 
 #include "core/log.h"
 
+static void hd_listen_name(hd_listener_t *l, const char *host);
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -130,8 +132,14 @@ static int hd_listen_inet(hd_listener_t *l, const char *addr, int backlog)
         return -1;
     }
     setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    hd_listen_name(l, host[0] ? host : NULL);
+    return 0;
+}
 
-    /* The name shows the bound address: port 0 becomes the real port. */
+/* Names a bound inet socket: "ip:port" / "[ip6]:port" (port 0 given at
+   bind shows as the real port), SERVER_NAME and SERVER_PORT. */
+static void hd_listen_name(hd_listener_t *l, const char *host)
+{
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof(ss);
     char ip[INET6_ADDRSTRLEN] = "?";
@@ -148,8 +156,33 @@ static int hd_listen_inet(hd_listener_t *l, const char *addr, int backlog)
         bport = ntohs(s4->sin_port);
         snprintf(l->name, sizeof(l->name), "%s:%d", ip, bport);
     }
-    snprintf(l->server_name, sizeof(l->server_name), "%s", host[0] ? host : ip);
+    snprintf(l->server_name, sizeof(l->server_name), "%s", host ? host : ip);
     snprintf(l->server_port, sizeof(l->server_port), "%d", bport);
+}
+
+int hd_listen_adopt(hd_listener_t *l, int fd, int proto)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    memset(l, 0, sizeof(*l));
+    l->fd = fd;
+    l->proto = proto;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        hd_log_errno("getsockname() failed on inherited fd %d", fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+        l->is_unix = true;
+        snprintf(l->name, sizeof(l->name), "%s", sun->sun_path);
+        l->unix_path = strdup(sun->sun_path);
+        snprintf(l->server_name, sizeof(l->server_name), "localhost");
+        return 0;
+    }
+    hd_listen_name(l, NULL);
     return 0;
 }
 

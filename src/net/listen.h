@@ -25,6 +25,10 @@ typedef struct hd_listener_s {
  */
 int hd_listen_open(hd_listener_t *l, const char *addr, int proto, int backlog);
 
+/* Adopts an inherited listening socket (reload by re-exec, or systemd):
+   fills the names from getsockname(). Returns 0 or -1 (logged). */
+int hd_listen_adopt(hd_listener_t *l, int fd, int proto);
+
 /* Closes the socket; the master (owner == true) also unlinks a unix path. */
 void hd_listen_close(hd_listener_t *l, bool owner);
 

@@ -1,17 +1,24 @@
 /*
  * process/master: the table of worker slots and the policy around it.
  *
- * The loop waits on a signalfd, the readiness pipe and a 100 ms tick. Signal
- * handling is data: SIGCHLD reaps, TERM/INT stop gracefully, QUIT stops now,
- * HUP replaces every worker, TTIN/TTOU add or remove one.
- * Respawn policy: a worker that dies is replaced at once, unless it died
- * before being ready or within a second of its start, again and again: then
- * with a back-off doubling from 100 ms to 10 s (logged; never blocking the
- * loop). A worker that reports it cannot load the app stops the master.
+ * The loop waits on a signalfd, the workers' notification pipe and a 100 ms
+ * tick. Signals are data: SIGCHLD reaps, TERM/INT stop gracefully, QUIT stops
+ * now, HUP reloads, TTIN/TTOU add or remove a worker.
+ *
+ * Respawn: a worker that dies is replaced at once, unless it keeps dying
+ * right after start (before ready, or within a second): from the third time
+ * in a row with a back-off doubling from 100 ms to 12.8 s, logged, never
+ * blocking the loop. A worker that cannot load the app stops the master.
+ *
+ * Recycling (--max-requests, --max-worker-lifetime, --reload-on-rss) and
+ * reload (SIGHUP) never drop capacity: the replacement is forked first and
+ * the old worker is told to stop (gracefully) only once the new one serves.
+ * A slot therefore holds up to two processes: pid (current) and old_pid.
  */
 #include "process/process.h"
 
 #include "core/log.h"
+#include "process/scoreboard.h"
 #include "py/py.h"
 
 #include <errno.h>
@@ -27,17 +34,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HD_MAX_WORKERS 1024
-
 typedef struct hd_slot_s {
-    pid_t pid;          /* 0: no process */
+    pid_t pid;          /* the current process, 0: none */
     bool ready;
     bool wanted;        /* the slot should have a worker */
-    bool retiring;      /* told to stop (reload, TTOU, watchdog): not a crash */
     double spawned_at;
     double respawn_at;  /* back-off: not before this time */
     int quick_deaths;   /* consecutive deaths right after start */
     const char *reason; /* why the master killed it, for the log */
+    pid_t old_pid;      /* being replaced: stopped once pid is ready */
+    const char *old_reason;
+    bool old_told;      /* SIGTERM sent to old_pid */
+    double old_deadline;
 } hd_slot_t;
 
 typedef enum { HD_RUNNING, HD_STOPPING, HD_QUITTING } hd_mstate_e;
@@ -52,6 +60,8 @@ typedef struct hd_master_s {
     hd_mstate_e state;
     double deadline; /* of a stop */
     int exit_code;
+    int chain_next;  /* chain reload: next slot to replace, 0: none */
+    double last_rss;
 } hd_master_t;
 
 static double hd_mono(void)
@@ -65,7 +75,7 @@ static int hd_master_alive(hd_master_t *m)
 {
     int n = 0;
     for (int i = 1; i <= HD_MAX_WORKERS; i++)
-        n += m->slots[i].pid > 0;
+        n += (m->slots[i].pid > 0) + (m->slots[i].old_pid > 0);
     return n;
 }
 
@@ -84,17 +94,50 @@ static void hd_master_spawn(hd_master_t *m, int id)
     }
     s->pid = pid;
     s->ready = false;
-    s->retiring = false;
     s->reason = NULL;
     s->spawned_at = hd_mono();
+    hd_score_t *sc = hd_score(id);
+    if (sc != NULL) {
+        atomic_store(&sc->pid, (int)pid);
+        for (int t = 0; t < m->cfg->threads; t++)
+            atomic_store(&sc->threads[t].start_ms, 0);
+    }
     hd_log(HD_LOG_INFO, "worker %d spawned (pid %d)", id, (int)pid);
+}
+
+/* Starts replacing worker id: a new process is forked now, the old one is
+   stopped when the new one is ready (hd_master_notify). */
+static void hd_master_replace(hd_master_t *m, int id, const char *reason)
+{
+    hd_slot_t *s = &m->slots[id];
+    if (m->state != HD_RUNNING || s->old_pid != 0)
+        return;
+    if (s->pid == 0) {
+        s->respawn_at = 0; /* nothing to replace: spawn at the next tick */
+        return;
+    }
+    hd_log(HD_LOG_INFO, "worker %d (pid %d): replacing it (%s)", id, (int)s->pid, reason);
+    s->old_pid = s->pid;
+    s->old_reason = reason;
+    s->old_told = false;
+    s->pid = 0;
+    if (!s->ready) {
+        /* Never served: nothing to hand over. */
+        kill(s->old_pid, SIGKILL);
+        s->old_told = true;
+        s->old_deadline = hd_mono() + 5.0;
+    }
+    hd_master_spawn(m, id);
 }
 
 static void hd_master_kill(hd_master_t *m, int sig)
 {
-    for (int i = 1; i <= HD_MAX_WORKERS; i++)
+    for (int i = 1; i <= HD_MAX_WORKERS; i++) {
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, sig);
+        if (m->slots[i].old_pid > 0)
+            kill(m->slots[i].old_pid, sig);
+    }
 }
 
 static void hd_master_stop(hd_master_t *m, hd_mstate_e how, const char *why)
@@ -121,27 +164,57 @@ static void hd_master_stop(hd_master_t *m, hd_mstate_e how, const char *why)
         }
 }
 
+static const char *hd_exit_reason(int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_HARAKIRI)
+        return "harakiri";
+    if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_NOAPP)
+        return "could not load the app";
+    if (WIFSIGNALED(status))
+        return "crash";
+    return NULL;
+}
+
 static void hd_master_reap(hd_master_t *m)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int id = 0;
-        for (int i = 1; i <= HD_MAX_WORKERS; i++)
+        bool old = false;
+        for (int i = 1; i <= HD_MAX_WORKERS && id == 0; i++) {
             if (m->slots[i].pid == pid)
                 id = i;
+            else if (m->slots[i].old_pid == pid)
+                id = i, old = true;
+        }
         if (id == 0)
             continue; /* not ours (a grandchild re-parented to us) */
         hd_slot_t *s = &m->slots[id];
         double now = hd_mono(), lived = now - s->spawned_at;
+        const char *reason = old ? s->old_reason : s->reason;
         char how[64];
+        if (reason == NULL)
+            reason = hd_exit_reason(status);
         if (WIFEXITED(status))
             snprintf(how, sizeof(how), "exited with code %d", WEXITSTATUS(status));
         else
             snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+        hd_score_t *sc = hd_score(id);
+        if (old) {
+            hd_log(HD_LOG_INFO, "worker %d (pid %d) %s: %s", id, (int)pid, how,
+                   reason ? reason : "replaced");
+            s->old_pid = 0;
+            continue;
+        }
         hd_log(HD_LOG_INFO, "worker %d (pid %d) %s after %.1f s%s%s", id, (int)pid, how, lived,
-               s->reason ? ": " : "", s->reason ? s->reason : "");
+               reason ? ": " : "", reason ? reason : "");
         s->pid = 0;
+        if (sc != NULL) {
+            snprintf(sc->last_exit, sizeof(sc->last_exit), "%.30s%s%.30s", how, reason ? ": " : "",
+                     reason ? reason : "");
+            atomic_fetch_add(&sc->respawns, 1);
+        }
         if (m->state != HD_RUNNING || !s->wanted)
             continue;
         if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_NOAPP) {
@@ -151,24 +224,67 @@ static void hd_master_reap(hd_master_t *m)
             hd_master_stop(m, HD_QUITTING, "app load failure");
             continue;
         }
-        if (s->retiring) {
-            s->respawn_at = now; /* replaced on purpose: at once */
-            continue;
-        }
         if (!s->ready || lived < 1.0) {
+            /* A crash loop: the first two quick deaths are respawned at once
+               (a kill -9 from outside is no loop), then back off. */
             s->quick_deaths++;
-            double delay = 0.1 * (double)(1 << (s->quick_deaths < 8 ? s->quick_deaths - 1 : 7));
-            if (delay > 10.0)
-                delay = 10.0;
-            s->respawn_at = now + delay;
-            if (s->quick_deaths > 1)
+            double delay = 0;
+            if (s->quick_deaths > 2) {
+                int k = s->quick_deaths - 3;
+                delay = 0.1 * (double)(1 << (k < 7 ? k : 7));
                 hd_log(HD_LOG_WARN, "worker %d died %d times in a row right after start: "
                                     "respawning in %.1f s", id, s->quick_deaths, delay);
+            }
+            s->respawn_at = now + delay;
         } else {
             s->quick_deaths = 0;
             s->respawn_at = now;
         }
     }
+}
+
+/* SIGHUP. With a preloaded app the master re-executes itself (same pid,
+   same listening sockets, fresh interpreter, the app imported anew); the
+   new master adopts the running workers and replaces them. With
+   --lazy-apps new workers import the app themselves: just replace them. */
+static void hd_master_reload(hd_master_t *m)
+{
+    if (m->state != HD_RUNNING)
+        return;
+    if (!m->cfg->lazy_apps && hd_master_argv != NULL) {
+        char fds[256] = "", pids[8192] = "";
+        size_t fo = 0, po = 0;
+        for (size_t i = 0; i < m->nls; i++) {
+            int fl = fcntl(m->ls[i].fd, F_GETFD);
+            fcntl(m->ls[i].fd, F_SETFD, fl & ~FD_CLOEXEC);
+            fo += (size_t)snprintf(fds + fo, sizeof(fds) - fo, "%s%d", i ? "," : "", m->ls[i].fd);
+        }
+        for (int i = 1; i <= HD_MAX_WORKERS && po < sizeof(pids) - 64; i++) {
+            if (m->slots[i].pid > 0)
+                po += (size_t)snprintf(pids + po, sizeof(pids) - po, "%s%d:%d", po ? "," : "", i,
+                                       (int)m->slots[i].pid);
+            if (m->slots[i].old_pid > 0)
+                po += (size_t)snprintf(pids + po, sizeof(pids) - po, "%s%d:%d", po ? "," : "", i,
+                                       (int)m->slots[i].old_pid);
+        }
+        setenv("HERD_REEXEC_FDS", fds, 1);
+        setenv("HERD_REEXEC_WORKERS", pids, 1);
+        hd_log(HD_LOG_INFO, "SIGHUP: reloading: re-executing the master to import the app "
+                            "anew; the workers are replaced once the new ones serve");
+        execv("/proc/self/exe", hd_master_argv);
+        hd_log_errno("execv(/proc/self/exe) failed: replacing the workers without re-import");
+        unsetenv("HERD_REEXEC_FDS");
+        unsetenv("HERD_REEXEC_WORKERS");
+    }
+    if (m->cfg->chain_reload) {
+        hd_log(HD_LOG_INFO, "SIGHUP: chain reload, one worker at a time");
+        m->chain_next = 1;
+        hd_master_replace(m, 1, "chain reload");
+        return;
+    }
+    hd_log(HD_LOG_INFO, "SIGHUP: replacing every worker");
+    for (int i = 1; i <= m->nwanted; i++)
+        hd_master_replace(m, i, "reload");
 }
 
 static void hd_master_signal(hd_master_t *m)
@@ -189,18 +305,11 @@ static void hd_master_signal(hd_master_t *m)
             hd_master_stop(m, HD_QUITTING, "SIGQUIT");
             break;
         case SIGHUP:
-            if (m->state != HD_RUNNING)
-                break;
-            hd_log(HD_LOG_INFO, "SIGHUP: replacing every worker gracefully");
-            for (int i = 1; i <= HD_MAX_WORKERS; i++)
-                if (m->slots[i].pid > 0) {
-                    m->slots[i].retiring = true;
-                    m->slots[i].reason = "reload";
-                    kill(m->slots[i].pid, SIGHUP);
-                }
+            hd_master_reload(m);
             break;
         case SIGTTIN:
-            if (m->state == HD_RUNNING && m->nwanted < HD_MAX_WORKERS) {
+            if (m->state == HD_RUNNING && m->nwanted < HD_MAX_WORKERS &&
+                m->nwanted < hd_master_max_workers) {
                 m->nwanted++;
                 m->slots[m->nwanted].wanted = true;
                 m->slots[m->nwanted].respawn_at = 0;
@@ -225,43 +334,166 @@ static void hd_master_signal(hd_master_t *m)
     }
 }
 
-static void hd_master_ready(hd_master_t *m)
+static void hd_master_notify(hd_master_t *m)
 {
-    int msg[2];
-    while (read(m->ready_r, msg, sizeof(msg)) == sizeof(msg)) {
-        int id = msg[0];
-        if (id < 1 || id > HD_MAX_WORKERS || m->slots[id].pid != msg[1])
+    hd_msg_t msg;
+    while (read(m->ready_r, &msg, sizeof(msg)) == sizeof(msg)) {
+        int id = msg.id;
+        if (id < 1 || id > HD_MAX_WORKERS)
             continue;
-        m->slots[id].ready = true;
-        hd_log(HD_LOG_INFO, "worker %d ready (pid %d)", id, msg[1]);
+        hd_slot_t *s = &m->slots[id];
+        if (msg.type == HD_MSG_RECYCLE && s->pid == msg.pid) {
+            hd_master_replace(m, id, "max-requests");
+            continue;
+        }
+        if (msg.type != HD_MSG_READY || s->pid != msg.pid)
+            continue;
+        s->ready = true;
+        hd_log(HD_LOG_INFO, "worker %d ready (pid %d)", id, msg.pid);
+        if (s->old_pid > 0 && !s->old_told) {
+            kill(s->old_pid, SIGTERM); /* graceful: finishes what it serves */
+            s->old_told = true;
+            s->old_deadline = hd_mono() + m->cfg->worker_reload_mercy;
+        }
+        if (m->chain_next == id) {
+            m->chain_next = id + 1 <= m->nwanted ? id + 1 : 0;
+            if (m->chain_next)
+                hd_master_replace(m, m->chain_next, "chain reload");
+            else
+                hd_log(HD_LOG_INFO, "chain reload done");
+        }
     }
 }
 
-/* The tick: respawns that are due, the spawn watchdog, stop deadlines. */
+static long hd_rss_kb(pid_t pid)
+{
+    char path[64];
+    long size = 0, rss = 0;
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+        rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* The tick: respawns that are due, watchdogs, recycling, stop deadlines. */
 static void hd_master_tick(hd_master_t *m)
 {
     double now = hd_mono();
-    if (m->state == HD_RUNNING) {
-        for (int i = 1; i <= m->nwanted; i++) {
-            hd_slot_t *s = &m->slots[i];
-            if (s->pid == 0 && s->wanted && now >= s->respawn_at)
-                hd_master_spawn(m, i);
-            else if (s->pid > 0 && !s->ready && s->reason == NULL &&
-                     now - s->spawned_at > m->cfg->spawn_timeout) {
+    const hd_config_t *cfg = m->cfg;
+    bool rss_due = now - m->last_rss >= 1.0;
+    if (rss_due)
+        m->last_rss = now;
+
+    if (m->state != HD_RUNNING) {
+        if (now >= m->deadline && hd_master_alive(m) > 0) {
+            hd_log(HD_LOG_WARN, "%d worker(s) still busy at the stop deadline: killing them",
+                   hd_master_alive(m));
+            hd_master_kill(m, SIGKILL);
+            m->deadline = now + 5.0;
+        }
+        return;
+    }
+    for (int i = 1; i <= HD_MAX_WORKERS; i++) {
+        hd_slot_t *s = &m->slots[i];
+        if (s->old_pid > 0 && s->old_told && now > s->old_deadline) {
+            hd_log(HD_LOG_WARN, "worker %d (pid %d) still busy %d s after being told to stop: "
+                                "killing it", i, (int)s->old_pid, cfg->worker_reload_mercy);
+            kill(s->old_pid, SIGKILL);
+            s->old_deadline = now + 5.0;
+        }
+        if (i > m->nwanted)
+            continue;
+        if (s->pid == 0 && s->wanted && now >= s->respawn_at) {
+            hd_master_spawn(m, i);
+            continue;
+        }
+        if (s->pid == 0)
+            continue;
+        if (!s->ready) {
+            if (s->reason == NULL && now - s->spawned_at > cfg->spawn_timeout) {
                 hd_log(HD_LOG_ERR, "worker %d (pid %d) not ready %d s after fork (stuck on a "
                                    "lock held at fork, or a slow import?): killing it",
-                       i, (int)s->pid, m->cfg->spawn_timeout);
+                       i, (int)s->pid, cfg->spawn_timeout);
                 s->reason = "spawn timeout";
                 kill(s->pid, SIGKILL);
             }
+            continue;
         }
-    } else if (now >= m->deadline && hd_master_alive(m) > 0) {
-        hd_log(HD_LOG_WARN, "%d worker(s) still busy at the stop deadline: killing them",
-               hd_master_alive(m));
-        hd_master_kill(m, SIGKILL);
-        m->deadline = now + 5.0;
+        if (s->old_pid != 0)
+            continue; /* already being replaced */
+        if (cfg->max_worker_lifetime > 0 && now - s->spawned_at > cfg->max_worker_lifetime) {
+            hd_master_replace(m, i, "max-worker-lifetime");
+            continue;
+        }
+        hd_score_t *sc = hd_score(i);
+        if (rss_due && sc != NULL) {
+            long kb = hd_rss_kb(s->pid);
+            atomic_store(&sc->rss_kb, kb);
+            if (cfg->reload_on_rss > 0 && kb > (long)cfg->reload_on_rss * 1024) {
+                hd_log(HD_LOG_INFO, "worker %d (pid %d) uses %ld MiB (--reload-on-rss %d)", i,
+                       (int)s->pid, kb / 1024, cfg->reload_on_rss);
+                hd_master_replace(m, i, "reload-on-rss");
+                continue;
+            }
+        }
+        /* --harakiri backstop: the worker's own watchdog acts first; if the
+           worker is wedged beyond it, kill it from here. */
+        if (cfg->harakiri > 0 && sc != NULL && s->reason == NULL) {
+            int64_t nowms = hd_score_now_ms();
+            for (int t = 0; t < cfg->threads; t++) {
+                int64_t st = atomic_load(&sc->threads[t].start_ms);
+                if (st != 0 && nowms - st > (int64_t)cfg->harakiri * 1000 + 5000) {
+                    hd_log(HD_LOG_ERR, "worker %d (pid %d) did not stop itself for --harakiri: "
+                                       "killing it", i, (int)s->pid);
+                    s->reason = "harakiri";
+                    kill(s->pid, SIGKILL);
+                    break;
+                }
+            }
+        }
     }
 }
+
+/* Workers of a previous master image (reload by re-exec): they become the
+   old half of their slots and are stopped when their replacements serve. */
+static void hd_master_adopt(hd_master_t *m)
+{
+    const char *w = getenv("HERD_REEXEC_WORKERS");
+    if (w == NULL)
+        return;
+    while (*w) {
+        int id = 0, pid = 0, n = 0;
+        if (sscanf(w, "%d:%d%n", &id, &pid, &n) != 2)
+            break;
+        w += n;
+        if (*w == ',')
+            w++;
+        if (id < 1 || id > HD_MAX_WORKERS || pid <= 0)
+            continue;
+        hd_slot_t *s = &m->slots[id];
+        if (s->old_pid != 0) {
+            kill(pid, SIGTERM); /* a third generation: stop it now, reaped unnamed */
+            continue;
+        }
+        s->old_pid = pid;
+        s->old_reason = "reload";
+        s->old_told = false;
+        if (id > m->nwanted) {
+            /* its slot gets no new worker: stop it now */
+            kill(pid, SIGTERM);
+            s->old_told = true;
+            s->old_deadline = hd_mono() + m->cfg->worker_reload_mercy;
+        }
+    }
+    unsetenv("HERD_REEXEC_WORKERS");
+}
+
+char **hd_master_argv;
+int hd_master_max_workers = HD_MAX_WORKERS;
 
 int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls)
 {
@@ -275,6 +507,9 @@ int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls)
     m.nwanted = cfg->processes;
     for (int i = 1; i <= m.nwanted; i++)
         m.slots[i].wanted = true;
+    if (hd_scoreboard_init(hd_master_max_workers, cfg->threads) < 0)
+        return 1;
+    hd_master_adopt(&m);
 
     pthread_sigmask(SIG_BLOCK, NULL, &set); /* the mask hd_signals_block set */
     m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -305,7 +540,7 @@ int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls)
             if (evs[i].data.fd == m.sigfd)
                 hd_master_signal(&m);
             else
-                hd_master_ready(&m);
+                hd_master_notify(&m);
         }
     }
     for (size_t i = 0; i < nls; i++)

@@ -12,6 +12,13 @@
 #include "config/config.h"
 #include "net/listen.h"
 
+#define HD_MAX_WORKERS 1024
+
+/* main() sets these: the command line, for reload by re-execution, and the
+   ceiling SIGTTIN may raise the worker count to (the scoreboard's size). */
+extern char **hd_master_argv;
+extern int hd_master_max_workers;
+
 /* Runs the master until shutdown; returns the process exit code. */
 int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls);
 

@@ -2,6 +2,7 @@
 #include "process/process.h"
 
 #include "core/log.h"
+#include "process/scoreboard.h"
 #include "py/py.h"
 #include "server/conn.h"
 
@@ -27,14 +28,18 @@ void hd_worker_main(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int i
 
     if (hd_py_worker_init(cfg, id) < 0)
         _exit(HD_EXIT_NOAPP);
-    hd_server_t *s = hd_server_init(cfg, ls, nls, id);
+    hd_server_t *s = hd_server_init(cfg, ls, nls, id, ready_fd);
     if (s == NULL)
         _exit(1);
+    hd_score_t *sc = hd_score(id);
+    if (sc != NULL) {
+        atomic_store(&sc->pid, (int)getpid());
+        atomic_store(&sc->requests, 0);
+    }
     hd_py_worker_release();
 
-    int msg[2] = {id, (int)getpid()};
-    if (write(ready_fd, msg, sizeof(msg)) != sizeof(msg))
+    hd_msg_t msg = {HD_MSG_READY, id, (int)getpid()};
+    if (write(ready_fd, &msg, sizeof(msg)) != sizeof(msg))
         hd_log_errno("cannot report readiness to the master");
-    close(ready_fd);
     hd_server_run(s);
 }

@@ -575,7 +575,7 @@ int hd_http_overflow_status(const char *buf, size_t len)
 
 /* ---- chunked body ------------------------------------------------------- */
 
-#define CHUNK_LINE_MAX 4096    /* chunk-size line with its extensions */
+#define CHUNK_LINE_MAX 4096    /* a size line with extensions, or a trailer line, before CRLF */
 #define CHUNK_TRAILER_MAX 8192 /* the whole trailer section */
 
 enum {
@@ -597,17 +597,17 @@ enum {
 };
 
 /*
- * Trailer fields that may not be sent in a trailer section (RFC 9110 §6.5.1:
- * framing, routing, connection, content processing, authentication). herd
- * hands no trailers to the application, but refusing these keeps a proxy in
- * front of it that merges trailers from being fooled. While a trailer name
- * goes by, d->remaining holds a bit per entry still matching its prefix.
+ * Trailer fields refused in a trailer section: those that frame the message,
+ * route it or manage the connection (RFC 9110 §6.5.1). herd hands no
+ * trailers to the application, but refusing these keeps a proxy in front of
+ * it that merges trailers into the header section from being fooled. Other
+ * fields (Content-Type included, which Gunicorn accepts too) are dropped.
+ * While a trailer name goes by, d->remaining holds a bit per entry whose
+ * prefix still matches.
  */
 static const char *const trailer_forbidden[] = {
-    "content-length", "transfer-encoding", "trailer",       "host",
-    "connection",     "keep-alive",        "upgrade",       "te",
-    "content-type",   "content-encoding",  "content-range", "expect",
-    "authorization",  "proxy-authorization", "cookie",
+    "content-length", "transfer-encoding", "trailer", "host", "connection",
+    "keep-alive",     "upgrade",           "te",      "expect",
 };
 #define TRAILER_FORBIDDEN_N (sizeof(trailer_forbidden) / sizeof(trailer_forbidden[0]))
 
@@ -662,6 +662,8 @@ int hd_chunked_decode(hd_chunked_t *d, const char *buf, size_t len,
                 d->remaining = d->remaining << 4 | (uint64_t)v;
             } else if (c == '\r') {
                 d->state = CH_SIZE_LF;
+                i++;
+                continue;
             } else if (c == ';') {
                 d->state = CH_EXT;
             } else if (c == ' ' || c == '\t') {
@@ -677,9 +679,12 @@ int hd_chunked_decode(hd_chunked_t *d, const char *buf, size_t len,
                 goto bad;
             break;
         case CH_EXT:
-            if (c == '\r')
+            if (c == '\r') {
                 d->state = CH_SIZE_LF;
-            else if (!IS(c, CT_VALUE))
+                i++;
+                continue;
+            }
+            if (!IS(c, CT_VALUE))
                 goto bad; /* CTLs other than HTAB, bare LF */
             break;
         case CH_SIZE_LF:
@@ -744,9 +749,12 @@ int hd_chunked_decode(hd_chunked_t *d, const char *buf, size_t len,
             }
             break;
         case CH_TRAILER_VALUE:
-            if (c == '\r')
+            if (c == '\r') {
                 d->state = CH_TRAILER_LF;
-            else if (!IS(c, CT_VALUE))
+                i++;
+                continue;
+            }
+            if (!IS(c, CT_VALUE))
                 goto bad;
             break;
         case CH_TRAILER_LF:
@@ -765,7 +773,7 @@ int hd_chunked_decode(hd_chunked_t *d, const char *buf, size_t len,
         default:
             goto bad;
         }
-        /* the states that stay on one line and count its length */
+        /* a byte that stays on a size or trailer line, before its CR */
         if (++d->line_len > CHUNK_LINE_MAX)
             goto bad;
         i++;

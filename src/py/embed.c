@@ -251,6 +251,12 @@ int hd_py_worker_init(const hd_config_t *cfg, int worker_id)
     hd_py_worker_id = worker_id;
     if (cfg->lazy_apps && hd_py_load_app(cfg) < 0)
         return -1;
+    if (cfg->harakiri > 0) {
+        PyObject *h = hd_py_helper_call("setup_harakiri", NULL);
+        if (h == NULL)
+            hd_py_log_exception("cannot set up --harakiri tracebacks");
+        Py_XDECREF(h);
+    }
     PyObject *args = Py_BuildValue("(O)", hd_py_postfork_hooks());
     PyObject *r = args ? hd_py_helper_call("run_postfork", args) : NULL;
     Py_XDECREF(args);

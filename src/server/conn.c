@@ -12,6 +12,7 @@
 #include "server/conn.h"
 
 #include "core/log.h"
+#include "process/scoreboard.h"
 #include "py/py.h"
 
 #include <arpa/inet.h>
@@ -48,6 +49,8 @@ typedef struct hd_thread_s {
     bool in_py;       /* inside hd_py_wsgi_handle: waits drop the GIL */
     char *out;        /* response head being built */
     size_t out_len, out_cap;
+    hd_conn_t *cur;   /* the connection whose app call is running */
+    hd_score_thread_t *score; /* this thread's scoreboard entry */
     time_t date_at;   /* the second date[] was made for */
     char date[40];    /* "Date: Wed, 25 Nov 2026 04:27:12 GMT\r\n" */
 } hd_thread_t;
@@ -115,6 +118,10 @@ struct hd_server_s {
     _Atomic uint64_t requests;
     size_t head_max;
     hd_thread_t *threads;
+    hd_score_t *score;      /* this worker's scoreboard slot */
+    int notify_fd;          /* the master's pipe */
+    uint64_t recycle_at;    /* --max-requests for this worker, 0: never */
+    _Atomic bool recycle_sent;
 };
 
 static void hd_conn_close(hd_conn_t *c);
@@ -634,9 +641,33 @@ static bool hd_conn_serve(hd_conn_t *c)
     if (s->cfg->limit_post > 0 && h->content_length > s->cfg->limit_post) {
         hd_conn_send_error(c, 413);
     } else {
+        hd_score_thread_t *st = c->thr->score;
+        if (st != NULL) {
+            int n = snprintf(st->what, sizeof(st->what), "%.*s %.*s", (int)h->method.len,
+                             h->method.base, (int)h->target.len, h->target.base);
+            (void)n;
+            st->fd = c->fd;
+            c->thr->cur = c;
+            atomic_store(&st->start_ms, hd_score_now_ms());
+        }
         c->thr->in_py = true;
         hd_py_wsgi_handle(c);
         c->thr->in_py = false;
+        if (st != NULL) {
+            atomic_store(&st->start_ms, 0);
+            c->thr->cur = NULL;
+        }
+    }
+    if (s->score != NULL)
+        atomic_fetch_add(&s->score->requests, 1);
+    if (s->recycle_at > 0 && nreq >= s->recycle_at && !atomic_exchange(&s->recycle_sent, true)) {
+        /* Ask the master for a replacement; it stops this worker gracefully
+           once the new one serves. */
+        hd_msg_t msg = {HD_MSG_RECYCLE, s->worker_id, (int)getpid()};
+        hd_log(HD_LOG_INFO, "served %llu requests (--max-requests): asking for a replacement",
+               (unsigned long long)nreq);
+        if (write(s->notify_fd, &msg, sizeof(msg)) != sizeof(msg))
+            hd_log_errno("cannot ask the master for a replacement");
     }
     if (!s->cfg->disable_logging)
         hd_conn_log_access(c, nreq);
@@ -972,7 +1003,8 @@ static void *hd_server_thread(void *arg)
     return NULL;
 }
 
-hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int worker_id)
+hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int worker_id,
+                            int notify_fd)
 {
     hd_server_t *s = calloc(1, sizeof(*s));
     struct rlimit rl;
@@ -985,6 +1017,11 @@ hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nl
     s->nls = nls;
     s->worker_id = worker_id;
     s->head_max = cfg->buffer_size;
+    s->notify_fd = notify_fd;
+    s->score = hd_score(worker_id);
+    if (cfg->max_requests > 0)
+        s->recycle_at = (uint64_t)cfg->max_requests +
+                        (uint64_t)(worker_id - 1) * (uint64_t)cfg->max_requests_delta;
     pthread_mutex_init(&s->sweep_lock, NULL);
     s->nconns = 65536;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
@@ -1020,11 +1057,66 @@ hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nl
     return s;
 }
 
+/* --harakiri, inside the worker: a C thread that never touches Python and
+   so cannot be stopped by a stuck request. It names the request, has
+   faulthandler dump every thread's Python traceback (SIGUSR2, registered by
+   py/), answers 504 if the head was not sent, and ends the worker; the
+   master then replaces it. */
+static void hd_server_harakiri(hd_server_t *s, int i, int64_t ran_ms)
+{
+    hd_thread_t *t = &s->threads[i];
+    hd_score_thread_t *st = t->score;
+    hd_conn_t *c = t->cur;
+    sigset_t usr2;
+
+    hd_log(HD_LOG_ERR, "harakiri: \"%s\" on thread %d has run for %.1f s (--harakiri %d): "
+                       "Python tracebacks of every thread follow, then this worker is replaced",
+           st->what, i, (double)ran_ms / 1000.0, s->cfg->harakiri);
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+    pthread_kill(pthread_self(), SIGUSR2);
+    if (c != NULL && !c->head_sent) {
+        static const char msg[] = "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+                                  "Content-Length: 16\r\nConnection: close\r\n\r\n"
+                                  "Gateway Timeout\n";
+        ssize_t w = write(st->fd, msg, sizeof(msg) - 1);
+        (void)w;
+    }
+    shutdown(st->fd, SHUT_RDWR);
+    _exit(HD_EXIT_HARAKIRI);
+}
+
+static void *hd_server_watchdog(void *arg)
+{
+    hd_server_t *s = arg;
+    int64_t limit = (int64_t)s->cfg->harakiri * 1000;
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+        int64_t now = hd_score_now_ms();
+        for (int i = 0; i < s->cfg->threads; i++) {
+            int64_t start = atomic_load(&s->threads[i].score->start_ms);
+            if (start != 0 && now - start > limit)
+                hd_server_harakiri(s, i, now - start);
+        }
+    }
+    return NULL;
+}
+
 void hd_server_run(hd_server_t *s)
 {
     for (int i = 0; i < s->cfg->threads; i++) {
         s->threads[i].srv = s;
         s->threads[i].id = i;
+        s->threads[i].score = s->score ? &s->score->threads[i] : NULL;
+    }
+    if (s->cfg->harakiri > 0 && s->score != NULL) {
+        pthread_t wd;
+        if (pthread_create(&wd, NULL, hd_server_watchdog, s) != 0)
+            hd_log(HD_LOG_ERR, "cannot start the --harakiri watchdog thread");
+        else
+            pthread_detach(wd);
     }
     for (int i = 1; i < s->cfg->threads; i++) {
         pthread_t tid;

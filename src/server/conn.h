@@ -90,9 +90,10 @@ void hd_conn_set_close(hd_conn_t *c);
 /* Per-worker server: run by process/worker.c after the app is loaded. */
 typedef struct hd_server_s hd_server_t;
 
-/* Sets up epoll, signalfd and the connection table. Returns NULL on error. */
+/* Sets up epoll, signalfd and the connection table. notify_fd is the
+   master's pipe (hd_msg_t messages). Returns NULL on error. */
 hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *listeners,
-                            size_t nlisteners, int worker_id);
+                            size_t nlisteners, int worker_id, int notify_fd);
 
 /* Starts threads 2..T, runs thread 1 on the calling thread; never returns
    (the worker exits through hd_py_worker_exit). */

@@ -629,7 +629,7 @@ static void test_refused(void)
 {
     static const char *const refused[] = {
         "lazy",    "ini",     "http-to",   "https",   "emperor", "spooler", "mule",
-        "cheaper", "harakiri", "max-requests", "vacuum", "daemonize", "pidfile", "uid",
+        "cheaper", "vacuum", "daemonize", "pidfile", "uid",
         "gid",     "logto",   "static-map", "stats",  "touch-reload", "plugin", "plugins",
     };
     char arg[64], prefix[128];
