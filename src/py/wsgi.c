@@ -652,13 +652,22 @@ static void hd_input_put(hd_input_t *in)
     Py_DECREF(in);
 }
 
-static void hd_send_500(hd_conn_t *c)
+/* An error answer from herd itself: 500, or the client's 400/413. */
+static void hd_send_error(hd_conn_t *c, int status)
 {
-    static const char body[] = "Internal Server Error\n";
+    char line[64], body[64];
+    const char *reason = hd_http_reason(status);
+    int ln = snprintf(line, sizeof(line), "%d %s", status, reason);
+    int bn = snprintf(body, sizeof(body), "%s\n", reason);
     hd_header_out_t h = {"Content-Type", 12, "text/plain; charset=utf-8", 25};
     hd_conn_set_close(c);
-    hd_conn_start(c, "500 Internal Server Error", 25, &h, 1);
-    hd_conn_write(c, body, sizeof(body) - 1, true);
+    hd_conn_start(c, line, (size_t)ln, &h, 1);
+    hd_conn_write(c, body, (size_t)bn, true);
+}
+
+static void hd_send_500(hd_conn_t *c)
+{
+    hd_send_error(c, 500);
 }
 
 static void hd_log_app_error(hd_conn_t *c, const char *what)
@@ -734,7 +743,12 @@ void hd_py_wsgi_handle(hd_conn_t *c)
         goto done;
     }
     result = PyObject_CallFunctionObjArgs(hd_py_app, env, (PyObject *)resp, NULL);
-    if (result == NULL) {
+    if (result == NULL && hd_conn_client_error(c)) {
+        /* The app gave up on a body the client botched: the client's fault. */
+        PyErr_Clear();
+        hd_send_error(c, hd_conn_client_error(c));
+        goto done;
+    } else if (result == NULL) {
         hd_log_app_error(c, "the app raised an exception");
     } else {
         ok = hd_send_result(resp, result) == 0;
@@ -760,7 +774,7 @@ void hd_py_wsgi_handle(hd_conn_t *c)
     }
     if (!ok) {
         if (!hd_conn_head_sent(c) && !resp->failed)
-            hd_send_500(c);
+            hd_send_error(c, hd_conn_client_error(c) ? hd_conn_client_error(c) : 500);
         else
             hd_conn_set_close(c);
     } else if (hd_responder_commit(resp) < 0) {

@@ -76,6 +76,7 @@ struct hd_conn_s {
     hd_chunked_t ck;
     bool body_done;
     bool body_failed;
+    int client_error;  /* 400/413: the body was malformed or too large */
     bool continue_due; /* client sent Expect: 100-continue, we have not answered */
     size_t pend_off, pend_len; /* decoded chunk bytes in buf not yet handed out */
     uint64_t body_total;
@@ -112,6 +113,7 @@ struct hd_server_s {
     size_t nconns;
     _Atomic int hwm;   /* highest fd seen + 1 */
     _Atomic int active;
+    _Atomic int busy;  /* threads inside the app */
     _Atomic bool stopping;
     pthread_mutex_t sweep_lock;
     time_t last_sweep;
@@ -147,6 +149,11 @@ bool hd_conn_head_sent(hd_conn_t *c)
 void hd_conn_set_close(hd_conn_t *c)
 {
     c->close_after = true;
+}
+
+int hd_conn_client_error(hd_conn_t *c)
+{
+    return c->client_error;
 }
 
 /* ---- waiting and raw I/O ------------------------------------------------- */
@@ -317,6 +324,7 @@ ssize_t hd_conn_read_body(hd_conn_t *c, char *dst, size_t n, const char **err)
             int rc = hd_chunked_decode(&c->ck, c->buf + c->body_pos, avail, &consumed, &off, &dlen);
             if (rc == HD_ERROR) {
                 *err = "invalid chunked encoding";
+                c->client_error = 400;
                 c->body_failed = true;
                 c->close_after = true;
                 return -1;
@@ -329,6 +337,7 @@ ssize_t hd_conn_read_body(hd_conn_t *c, char *dst, size_t n, const char **err)
                 if (c->srv->cfg->limit_post > 0 &&
                     c->body_total > (uint64_t)c->srv->cfg->limit_post) {
                     *err = "the request body is larger than --limit-post";
+                    c->client_error = 413;
                     c->body_failed = true;
                     c->close_after = true;
                     return -1;
@@ -349,8 +358,9 @@ ssize_t hd_conn_read_body(hd_conn_t *c, char *dst, size_t n, const char **err)
             c->len -= c->body_pos - c->head_len;
             c->body_pos = c->head_len;
         }
-        if (c->len == c->cap) {
+        if (c->len == c->cap && c->body_pos != c->len) {
             *err = "chunk line too long";
+            c->client_error = 400;
             c->body_failed = true;
             c->close_after = true;
             return -1;
@@ -622,6 +632,7 @@ static bool hd_conn_serve(hd_conn_t *c)
     c->body_left = h->chunked ? -1 : (h->content_length > 0 ? h->content_length : 0);
     c->body_done = !h->chunked && c->body_left == 0;
     c->body_failed = false;
+    c->client_error = 0;
     c->body_total = 0;
     hd_chunked_init(&c->ck);
     c->pend_len = 0;
@@ -651,7 +662,9 @@ static bool hd_conn_serve(hd_conn_t *c)
             atomic_store(&st->start_ms, hd_score_now_ms());
         }
         c->thr->in_py = true;
+        atomic_fetch_add(&s->busy, 1);
         hd_py_wsgi_handle(c);
+        atomic_fetch_sub(&s->busy, 1);
         c->thr->in_py = false;
         if (st != NULL) {
             atomic_store(&st->start_ms, 0);
@@ -759,6 +772,11 @@ static bool hd_conn_process(hd_conn_t *c)
             need_read = true;
             continue;
         }
+        if ((size_t)rc > s->head_max) {
+            hd_conn_send_error(c, hd_http_overflow_status(c->buf, s->head_max));
+            hd_conn_close(c);
+            return false;
+        }
         c->head_len = (size_t)rc;
         if (!hd_conn_serve(c)) {
             hd_conn_close(c);
@@ -823,9 +841,15 @@ static void hd_conn_run(hd_thread_t *t, hd_conn_t *c)
     hd_server_check_exit(t->srv);
 }
 
-static void hd_server_accept(hd_server_t *s, hd_listener_t *l)
+/* Accepts as many connections as this worker has idle threads (at least
+   one), so that connections are not taken from the shared queue only to
+   wait here behind busy threads while another worker idles. The first one
+   is returned claimed (BUSY): the calling thread serves it at once. */
+static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
 {
-    for (;;) {
+    hd_conn_t *first = NULL;
+    int budget = s->cfg->threads - atomic_load(&s->busy);
+    for (budget = budget < 1 ? 1 : budget; budget > 0; budget--) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -834,7 +858,7 @@ static void hd_server_accept(hd_server_t *s, hd_listener_t *l)
                 continue;
             if (errno != EAGAIN)
                 hd_log_errno("accept4() on %s failed", l->name);
-            return;
+            return first;
         }
         if (s->stopping || (size_t)fd >= s->nconns) {
             if (!s->stopping)
@@ -883,14 +907,18 @@ static void hd_server_accept(hd_server_t *s, hd_listener_t *l)
         int h = atomic_load(&s->hwm);
         while (fd + 1 > h && !atomic_compare_exchange_weak(&s->hwm, &h, fd + 1))
             ;
-        atomic_store(&c->state, HD_CONN_IDLE);
+        atomic_store(&c->state, first == NULL ? HD_CONN_BUSY : HD_CONN_IDLE);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)fd};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             hd_log_errno("epoll_ctl(ADD) failed for a connection");
-            if (hd_conn_claim(c))
+            if (first == NULL || hd_conn_claim(c))
                 hd_conn_close(c);
+            continue;
         }
+        if (first == NULL)
+            first = c;
     }
+    return first;
 }
 
 /* Closes connections that idled or stalled too long (all idle ones when
@@ -910,8 +938,8 @@ static void hd_server_sweep(hd_server_t *s, hd_thread_t *t, bool force)
             continue;
         bool expired;
         int status = 0;
-        if (s->stopping)
-            expired = c->len == 0;
+        if (s->stopping) /* idle keep-alive at once; a fresh one gets 1 s to ask */
+            expired = c->len == 0 && (c->nreq > 0 || now - c->idle_since >= 1);
         else if (c->len > 0) {
             expired = now - c->head_start >= s->cfg->socket_timeout;
             status = 408;
@@ -987,8 +1015,9 @@ static void *hd_server_thread(void *arg)
             uint64_t kind = evs[i].data.u64 >> 32;
             uint32_t low = (uint32_t)evs[i].data.u64;
             if (kind == HD_EV_LISTENER) {
-                if (!s->stopping)
-                    hd_server_accept(s, &s->ls[low]);
+                hd_conn_t *c = s->stopping ? NULL : hd_server_accept(s, &s->ls[low]);
+                if (c != NULL)
+                    hd_conn_run(t, c);
             } else if (kind == HD_EV_SIGNAL) {
                 hd_server_signal(s, t);
             } else {
@@ -1034,8 +1063,10 @@ hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nl
         return NULL;
     }
     for (size_t i = 0; i < nls; i++) {
-        /* EPOLLEXCLUSIVE: one worker is woken per connection, not all. */
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+        /* Level-triggered, not EPOLLEXCLUSIVE: an exclusive wake-up can go to
+           a worker about to be busy while an idle one never hears of the
+           connection. Every idle worker wakes; one accepts. */
+        struct epoll_event ev = {.events = EPOLLIN,
                                  .data.u64 = (HD_EV_LISTENER << 32) | i};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ls[i].fd, &ev) < 0) {
             hd_log_errno("epoll_ctl(ADD) failed for %s", ls[i].name);

@@ -84,6 +84,11 @@ int hd_conn_sendfile(hd_conn_t *c, int fd, off_t offset, size_t count);
 /* Ends the response (sends the head if not yet sent, the last chunk). */
 int hd_conn_finish(hd_conn_t *c);
 
+/* 400 or 413 when reading the body failed because of the client (malformed
+   chunked coding, body over --limit-post), else 0: py/ answers that status
+   instead of a 500. */
+int hd_conn_client_error(hd_conn_t *c);
+
 /* Marks the connection to be closed after this response (app error, ...). */
 void hd_conn_set_close(hd_conn_t *c);
 
