@@ -127,6 +127,7 @@ struct hd_server_s {
 };
 
 static void hd_conn_close(hd_conn_t *c);
+static void hd_server_stop(hd_server_t *s, hd_thread_t *t);
 static void hd_server_check_exit(hd_server_t *s);
 
 static time_t hd_now(void)
@@ -648,6 +649,9 @@ static bool hd_conn_serve(hd_conn_t *c)
     clock_gettime(CLOCK_MONOTONIC, &c->t_start);
     c->nreq++;
     uint64_t nreq = atomic_fetch_add(&s->requests, 1) + 1;
+    bool recycle = s->recycle_at > 0 && nreq >= s->recycle_at;
+    if (recycle)
+        c->close_after = true; /* the last response says so */
 
     if (s->cfg->limit_post > 0 && h->content_length > s->cfg->limit_post) {
         hd_conn_send_error(c, 413);
@@ -673,14 +677,16 @@ static bool hd_conn_serve(hd_conn_t *c)
     }
     if (s->score != NULL)
         atomic_fetch_add(&s->score->requests, 1);
-    if (s->recycle_at > 0 && nreq >= s->recycle_at && !atomic_exchange(&s->recycle_sent, true)) {
-        /* Ask the master for a replacement; it stops this worker gracefully
-           once the new one serves. */
+    if (recycle && !atomic_exchange(&s->recycle_sent, true)) {
+        /* Ask the master for a replacement (forked at once) and stop
+           accepting; what is in flight finishes, queued connections wait in
+           the shared backlog for the new worker. */
         hd_msg_t msg = {HD_MSG_RECYCLE, s->worker_id, (int)getpid()};
-        hd_log(HD_LOG_INFO, "served %llu requests (--max-requests): asking for a replacement",
+        hd_log(HD_LOG_INFO, "served %llu requests (--max-requests): recycling",
                (unsigned long long)nreq);
         if (write(s->notify_fd, &msg, sizeof(msg)) != sizeof(msg))
             hd_log_errno("cannot ask the master for a replacement");
+        hd_server_stop(s, c->thr);
     }
     if (!s->cfg->disable_logging)
         hd_conn_log_access(c, nreq);
