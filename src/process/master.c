@@ -6,9 +6,9 @@
  * now, HUP reloads, TTIN/TTOU add or remove a worker.
  *
  * Respawn: a worker that dies is replaced at once, unless it keeps dying
- * right after start (before ready, or within a second): from the third time
- * in a row with a back-off doubling from 100 ms to 12.8 s, logged, never
- * blocking the loop. A worker that cannot load the app stops the master.
+ * right after start (before ready, or by itself within a second): from the
+ * third time in a row with a back-off doubling from 100 ms to 12.8 s, logged,
+ * never blocking the loop. A worker that cannot load the app stops the master.
  *
  * Recycling (--max-requests, --max-worker-lifetime, --reload-on-rss) and
  * reload (SIGHUP) never drop capacity: the replacement is forked first and
@@ -224,9 +224,12 @@ static void hd_master_reap(hd_master_t *m)
             hd_master_stop(m, HD_QUITTING, "app load failure");
             continue;
         }
-        if (!s->ready || lived < 1.0) {
-            /* A crash loop: the first two quick deaths are respawned at once
-               (a kill -9 from outside is no loop), then back off. */
+        bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        if (!s->ready || (lived < 1.0 && !killed)) {
+            /* A crash loop: dying before ready, or crashing or exiting within
+               a second of the start. A ready worker killed from outside
+               (kill -9, the OOM killer) is no loop. The first two are
+               respawned at once, then back off. */
             s->quick_deaths++;
             double delay = 0;
             if (s->quick_deaths > 2) {
