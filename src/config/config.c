@@ -8,15 +8,18 @@
  * (--options-markdown).
  *
  * opt_apply() is the only place a value lands in the config, whatever its
- * source: the command line today, .ini files and UWSGI_* / HERD_* variables
- * later (they go through hd_config_apply(), which names the source in errors:
- * "herd: app.ini:12: processes: 'x' is not a number").
+ * source: the command line, ini files (ini.c) and UWSGI_* / HERD_* variables
+ * (env.c) all go through it, naming the source in errors ("herd: app.ini:12:
+ * processes: 'x' is not a number"). It also records where each value came
+ * from, for --print-config. hd_config_parse() sets the order: environment
+ * first, then argv with each --ini file applied where it stands.
  *
  * Messages go to stderr (errors) or stdout (--help, --version), each message
  * in one write(2); nothing here logs through core/log, so that this module
  * links alone into its unit test.
  */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -37,11 +40,13 @@ typedef enum {
     OPT_STR,      /* char * field; the last one given wins */
     OPT_LIST,     /* char ** field plus a size_t count; each use appends */
     OPT_SOCKET,   /* appends {value, proto} to cfg->sockets */
+    OPT_INI,      /* reads an ini file (ini.c) and applies its options */
     OPT_NOOP,     /* uWSGI flag for what herd always does: accepted, no field */
     OPT_REFUSED,  /* uWSGI option herd does not do: refused with help as reason */
     OPT_HELP,     /* actions: print something, the parse returns 1 */
     OPT_VERSION,
-    OPT_MARKDOWN
+    OPT_MARKDOWN,
+    OPT_PRINT_CONFIG /* flag: after parsing, print the config as ini; parse returns 1 */
 } opt_kind_e;
 
 typedef enum {
@@ -106,6 +111,14 @@ static const hd_opt_t hd_options[] = {
      .help = "print herd's version and the embedded Python's, and exit"},
     {.name = "options-markdown", .kind = OPT_MARKDOWN, .section = SEC_GENERAL,
      .flags = OPT_HIDDEN, .help = "print docs/options.md and exit"},
+    {.name = "ini", .kind = OPT_INI, .section = SEC_GENERAL, .arg = "FILE[:SECTION]",
+     .flags = OPT_REPEATABLE,
+     .help = "apply the options of FILE's [uwsgi] and [herd] sections (or [SECTION]) "
+             "here: later options override them (docs/configuration.md)"},
+    {.name = "print-config", .aliases = {"show-config"}, .kind = OPT_PRINT_CONFIG,
+     .section = SEC_GENERAL,
+     .help = "print the resulting config as an ini file and exit (uWSGI's "
+             "--show-config prints and runs)"},
 
     /* Sockets */
     {.name = "http-socket", .aliases = {"http", "http11-socket"}, SOCKET(HD_PROTO_HTTP),
@@ -207,8 +220,6 @@ static const hd_opt_t hd_options[] = {
     /* Compatibility: refused, with the reason */
     {.name = "lazy", REFUSED("its reload semantics differ from --lazy-apps; use --lazy-apps to "
                              "load the app in each worker")},
-    {.name = "ini", REFUSED("config files are not read yet; give the options on the command "
-                            "line")},
     {.name = "http-to", REFUSED("herd has no HTTP router; serve HTTP directly with "
                                 "--http-socket")},
     {.name = "https", REFUSED("herd does not terminate TLS; put a TLS proxy in front of "
@@ -246,24 +257,61 @@ static bool opt_takes_value(const hd_opt_t *o)
     case OPT_STR:
     case OPT_LIST:
     case OPT_SOCKET:
+    case OPT_INI:
         return true;
     default:
         return false;
     }
 }
 
-/* The option whose name or alias is name[0..len), or NULL. */
-static const hd_opt_t *opt_find_long(const char *name, size_t len)
+/* Is name[0..len) opt_name? With underscores, '_' in name matches '-'. */
+static bool name_is(const char *opt_name, const char *name, size_t len, bool underscores)
+{
+    if (strlen(opt_name) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (name[i] != opt_name[i] && !(underscores && name[i] == '_' && opt_name[i] == '-'))
+            return false;
+    return true;
+}
+
+static const hd_opt_t *opt_find(const char *name, size_t len, bool underscores)
 {
     for (size_t i = 0; i < HD_NOPTIONS; i++) {
         const hd_opt_t *o = &hd_options[i];
-        if (strlen(o->name) == len && memcmp(o->name, name, len) == 0)
+        if (name_is(o->name, name, len, underscores))
             return o;
         for (int a = 0; a < OPT_MAX_ALIASES && o->aliases[a]; a++)
-            if (strlen(o->aliases[a]) == len && memcmp(o->aliases[a], name, len) == 0)
+            if (name_is(o->aliases[a], name, len, underscores))
                 return o;
     }
     return NULL;
+}
+
+/* Does the option set a field of hd_config_t (which --print-config shows)? */
+static bool opt_holds_value(const hd_opt_t *o)
+{
+    return o->kind == OPT_FLAG || (opt_takes_value(o) && o->kind != OPT_INI);
+}
+
+/* The option whose name or alias is name[0..len), or NULL. */
+static const hd_opt_t *opt_find_long(const char *name, size_t len)
+{
+    return opt_find(name, len, false);
+}
+
+int hd_config_find(const char *name, bool underscores, hd_config_optinfo_t *info)
+{
+    const hd_opt_t *o = opt_find(name, strlen(name), underscores);
+    if (!o)
+        return -1;
+    info->index = (int)(o - hd_options);
+    info->name = o->name;
+    info->takes_value = opt_takes_value(o);
+    info->repeatable = (o->flags & OPT_REPEATABLE) != 0;
+    info->is_ini = o->kind == OPT_INI;
+    info->is_action = o->kind == OPT_HELP || o->kind == OPT_VERSION || o->kind == OPT_MARKDOWN;
+    return 0;
 }
 
 static const hd_opt_t *opt_find_short(char c)
@@ -334,13 +382,31 @@ static void out_printf(out_t *out, const char *fmt, ...)
 static int opt_fail(const char *source, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static int opt_vfail(const char *source, const char *what, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static int opt_fail(const char *source, const char *what, const char *fmt, ...)
 {
-    char text[768], msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    opt_vfail(source, what, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+int hd_config_fail(const char *source, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    opt_vfail(source, what, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int opt_vfail(const char *source, const char *what, const char *fmt, va_list ap)
+{
+    char text[768], msg[1024];
+    vsnprintf(text, sizeof(text), fmt, ap);
     /* sizeof(msg) - 1: room for the newline even when truncated. */
     int n = snprintf(msg, sizeof(msg) - 1, "herd: %s%s%s%s%s", source ? source : "",
                      source ? ": " : "", what ? what : "", what ? ": " : "", text);
@@ -466,6 +532,45 @@ static int socket_append(hd_config_t *cfg, const char *addr, hd_proto_e proto)
 static void print_help(void);
 static void print_version(void);
 
+struct hd_config_priv_s *hd_config_priv(hd_config_t *cfg)
+{
+    if (!cfg->priv)
+        cfg->priv = calloc(1, sizeof(*cfg->priv));
+    return cfg->priv;
+}
+
+char **hd_config_environ(const hd_config_t *cfg)
+{
+    static char *empty[] = {NULL};
+    if (cfg->priv && cfg->priv->have_envp)
+        return cfg->priv->envp ? cfg->priv->envp : empty;
+    return environ;
+}
+
+/* Remembers that a value of option o came from source (NULL: the command
+   line), for --print-config. 0, or -1 when out of memory. */
+static int origin_add(hd_config_t *cfg, const hd_opt_t *o, const char *source)
+{
+    struct hd_config_priv_s *priv = hd_config_priv(cfg);
+    char *copy = source ? strdup(source) : NULL;
+    hd_config_origin_t *grown =
+        priv && (copy || !source)
+            ? realloc(priv->origins, (priv->norigins + 1) * sizeof(*grown))
+            : NULL;
+    if (!grown) {
+        free(copy);
+        return -1;
+    }
+    grown[priv->norigins].index = (int)(o - hd_options);
+    grown[priv->norigins].source = copy;
+    priv->norigins++;
+    priv->origins = grown;
+    return 0;
+}
+
+static int opt_store(hd_config_t *cfg, const hd_opt_t *o, const char *what, const char *value,
+                     const char *source);
+
 /*
  * Applies option o with value (NULL when none was given; only options that
  * take no value accept that). what is the option as the user wrote it
@@ -474,6 +579,18 @@ static void print_version(void);
  * Returns 0 applied, 1 help/version printed, -1 error (message written).
  */
 static int opt_apply(hd_config_t *cfg, const hd_opt_t *o, const char *what, const char *value,
+                     const char *source)
+{
+    int rc = opt_store(cfg, o, what, value, source);
+    if (rc != 0 || !opt_holds_value(o))
+        return rc;
+    if (origin_add(cfg, o, source) < 0)
+        return opt_fail(source, what, "out of memory");
+    return 0;
+}
+
+/* opt_apply without the bookkeeping. */
+static int opt_store(hd_config_t *cfg, const hd_opt_t *o, const char *what, const char *value,
                      const char *source)
 {
     char *field = (char *)cfg + o->off;
@@ -504,6 +621,11 @@ static int opt_apply(hd_config_t *cfg, const hd_opt_t *o, const char *what, cons
             if (on)
                 hd_config_write_markdown(1);
             return on ? 1 : 0;
+        case OPT_PRINT_CONFIG:
+            if (!hd_config_priv(cfg))
+                return opt_fail(source, what, "out of memory");
+            cfg->priv->print_config = on;
+            return 0;
         default: /* OPT_NOOP */
             return 0;
         }
@@ -563,6 +685,8 @@ static int opt_apply(hd_config_t *cfg, const hd_opt_t *o, const char *what, cons
         if (socket_append(cfg, value, o->proto) < 0)
             return opt_fail(source, what, "out of memory");
         return 0;
+    case OPT_INI:
+        return hd_ini_read(cfg, value, what, source);
     default:
         return opt_fail(source, what, "internal error: unhandled option kind %d", (int)o->kind);
     }
@@ -574,6 +698,14 @@ int hd_config_apply(hd_config_t *cfg, const char *name, const char *value, const
     if (!o)
         return opt_fail(source, NULL, "unknown option '%s' (see herd --help)", name);
     return opt_apply(cfg, o, name, value, source);
+}
+
+int hd_config_apply_opt(hd_config_t *cfg, int index, const char *what, const char *value,
+                        const char *source)
+{
+    if (index < 0 || (size_t)index >= HD_NOPTIONS)
+        return opt_fail(source, what, "internal error: no option %d", index);
+    return opt_apply(cfg, &hd_options[index], what, value, source);
 }
 
 /* ---- init, validate, free ----------------------------------------------- */
@@ -644,6 +776,13 @@ void hd_config_free(hd_config_t *cfg)
             free_list((char ***)field, (size_t *)((char *)cfg + o->count_off));
         }
     }
+    if (cfg->priv) {
+        for (size_t i = 0; i < cfg->priv->norigins; i++)
+            free(cfg->priv->origins[i].source);
+        free(cfg->priv->origins);
+        free(cfg->priv->last_ini);
+        free(cfg->priv);
+    }
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -704,27 +843,66 @@ static int parse_short(hd_config_t *cfg, int argc, char **argv, int *i)
     return 0;
 }
 
-int hd_config_parse_argv(hd_config_t *cfg, int argc, char **argv)
+/* Is a bare argument an ini file, "FILE.ini" or "FILE.ini:SECTION"? uWSGI
+   reads those as --ini (and other bare arguments as other config formats). */
+static bool is_ini_arg(const char *arg)
 {
+    const char *colon = strrchr(arg, ':');
+    size_t len = colon && !strchr(colon, '/') ? (size_t)(colon - arg) : strlen(arg);
+    return len > 4 && memcmp(arg + len - 4, ".ini", 4) == 0;
+}
+
+static void print_config(const hd_config_t *cfg);
+
+/* hd_config_parse once the environment is in place. */
+static int parse_all(hd_config_t *cfg, int argc, char **argv)
+{
+    int rc = hd_env_apply(cfg, hd_config_environ(cfg));
+    if (rc != 0)
+        return rc;
+
     bool options_done = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        int rc;
         if (!options_done && strcmp(arg, "--") == 0) {
             options_done = true;
             continue;
         }
-        if (options_done || arg[0] != '-' || arg[1] == '\0')
-            /* uWSGI would read it as a config file. */
+        if (!options_done && arg[0] != '-' && is_ini_arg(arg))
+            rc = hd_ini_read(cfg, arg, NULL, NULL);
+        else if (options_done || arg[0] != '-' || arg[1] == '\0')
             return opt_fail(NULL, NULL, "unexpected argument '%s'", arg);
-        if (arg[1] == '-')
+        else if (arg[1] == '-')
             rc = parse_long(cfg, argc, argv, &i);
         else
             rc = parse_short(cfg, argc, argv, &i);
         if (rc != 0)
             return rc;
     }
-    return hd_config_validate(cfg);
+    if (hd_config_validate(cfg) < 0)
+        return -1;
+    if (cfg->priv && cfg->priv->print_config) {
+        print_config(cfg);
+        return 1;
+    }
+    return 0;
+}
+
+int hd_config_parse(hd_config_t *cfg, int argc, char **argv, char **envp)
+{
+    if (!hd_config_priv(cfg))
+        return opt_fail(NULL, NULL, "out of memory");
+    cfg->priv->have_envp = true;
+    cfg->priv->envp = envp;
+    int rc = parse_all(cfg, argc, argv);
+    cfg->priv->have_envp = false; /* envp may not outlive the call */
+    cfg->priv->envp = NULL;
+    return rc;
+}
+
+int hd_config_parse_argv(hd_config_t *cfg, int argc, char **argv)
+{
+    return hd_config_parse(cfg, argc, argv, environ);
 }
 
 /* ---- --help, --version, docs -------------------------------------------- */
@@ -809,6 +987,8 @@ static void print_help(void)
              "herd, a pre-forking WSGI server. Option names are uWSGI's.\n"
              "Values: --name VALUE, --name=VALUE, -x VALUE, -xVALUE. Flags take no value,\n"
              "or --name=BOOL (true/false, 1/0, yes/no, on/off). Sizes take k/m/g suffixes.\n"
+             "Options also come from ini files (--ini app.ini, or just app.ini) and from\n"
+             "UWSGI_NAME / HERD_NAME variables (HERD_PROCESSES=4); the command line wins.\n"
              "\n");
     for (int s = 0; s < SEC_COUNT; s++) {
         if (s != SEC_GENERAL)
@@ -843,6 +1023,120 @@ static void print_version(void)
     if (n >= (int)sizeof(line))
         n = (int)sizeof(line) - 1;
     write_all(1, line, (size_t)n);
+}
+
+/* ---- --print-config ----------------------------------------------------- */
+
+/* Where the nth value of option o came from (nth SIZE_MAX: the last one), or
+   NULL if not recorded (callable taken from --module by validation). The
+   socket options share one list, so they count together. */
+static const hd_config_origin_t *origin_find(const hd_config_t *cfg, const hd_opt_t *o,
+                                             size_t nth)
+{
+    const hd_config_origin_t *found = NULL;
+    for (size_t i = 0; cfg->priv && i < cfg->priv->norigins; i++) {
+        const hd_opt_t *from = &hd_options[cfg->priv->origins[i].index];
+        if (from != o && !(from->kind == OPT_SOCKET && o->kind == OPT_SOCKET))
+            continue;
+        found = &cfg->priv->origins[i];
+        if (nth-- == 0)
+            break;
+    }
+    return found;
+}
+
+/* Writes "; SOURCE" and "name = value" with '%' and "$(" escaped, so that
+   the ini reader gives value back. A value the reader would change
+   (blanks at an end are trimmed, lines end at a line break) is only named. */
+static void config_line(out_t *out, const hd_config_origin_t *from, const char *name,
+                        const char *value)
+{
+    if (from) {
+        out_puts(out, "; ");
+        out_puts(out, from->source ? from->source : "command line");
+        out_puts(out, "\n");
+    }
+    size_t len = strlen(value);
+    if (len == 0 || strchr(" \t\r", value[0]) || strchr(" \t\r", value[len - 1]) ||
+        strpbrk(value, "\r\n")) {
+        out_printf(out, "; %s: its value cannot be written in an ini file (blanks at an end, "
+                        "or a line break)\n", name);
+        return;
+    }
+    out_printf(out, "%s = ", name);
+    for (const char *p = value; *p; p++) {
+        char c[2] = {*p, '\0'};
+        if (*p == '%')
+            out_puts(out, "%%");
+        else if (*p == '$' && p[1] == '(')
+            out_puts(out, "%$");
+        else
+            out_puts(out, c);
+    }
+    out_puts(out, "\n");
+}
+
+/* Prints every option that differs from its default, as an ini file that
+   --ini reads back to the same config. */
+static void print_config(const hd_config_t *cfg)
+{
+    out_t out = {.fd = 1};
+    bool sockets_done = false;
+    char num[32];
+
+    out_puts(&out, "# herd " HD_VERSION " --print-config: options that differ from their "
+                   "defaults,\n# each after where it came from. Read back with --ini FILE.\n"
+                   "[uwsgi]\n");
+    for (size_t i = 0; i < HD_NOPTIONS; i++) {
+        const hd_opt_t *o = &hd_options[i];
+        const char *field = (const char *)cfg + o->off;
+        long long n;
+        switch (o->kind) {
+        case OPT_FLAG:
+            if (*(const bool *)field)
+                config_line(&out, origin_find(cfg, o, SIZE_MAX), o->name, "true");
+            break;
+        case OPT_INT:
+        case OPT_SIZE:
+        case OPT_SIZE64:
+            n = o->kind == OPT_INT    ? *(const int *)field
+                : o->kind == OPT_SIZE ? (long long)*(const size_t *)field
+                                      : (long long)*(const int64_t *)field;
+            if (n != o->def) {
+                snprintf(num, sizeof(num), "%lld", n);
+                config_line(&out, origin_find(cfg, o, SIZE_MAX), o->name, num);
+            }
+            break;
+        case OPT_STR:
+            if (*(char *const *)field)
+                config_line(&out, origin_find(cfg, o, SIZE_MAX), o->name, *(char *const *)field);
+            break;
+        case OPT_LIST: {
+            char *const *list = *(char **const *)field;
+            size_t count = *(const size_t *)((const char *)cfg + o->count_off);
+            for (size_t k = 0; k < count; k++)
+                config_line(&out, origin_find(cfg, o, k), o->name, list[k]);
+            break;
+        }
+        case OPT_SOCKET:
+            /* All sockets at the first socket row, in their order. */
+            for (size_t k = 0; !sockets_done && k < cfg->nsockets; k++) {
+                const hd_opt_t *as = o; /* the first row of the socket's protocol */
+                for (size_t j = i; j < HD_NOPTIONS; j++)
+                    if (hd_options[j].kind == OPT_SOCKET &&
+                        hd_options[j].proto == cfg->sockets[k].proto) {
+                        as = &hd_options[j];
+                        break;
+                    }
+                config_line(&out, origin_find(cfg, o, k), as->name, cfg->sockets[k].addr);
+            }
+            sockets_done = true;
+            break;
+        default:
+            break;
+        }
+    }
+    out_flush(&out);
 }
 
 /* Markdown table cell text: '|' escaped. */
@@ -890,8 +1184,14 @@ void hd_config_write_markdown(int fd)
              "repeatable option adds a value each time it is given; for any other option\n"
              "the last value given wins.\n"
              "\n"
-             "Bare arguments are refused: uWSGI reads them as config files, herd does not\n"
-             "read config files yet.\n"
+             "The same options can be given in ini files (`--ini app.ini`, or a bare\n"
+             "`app.ini` argument) and in `UWSGI_NAME` / `HERD_NAME` environment variables\n"
+             "(`HERD_PROCESSES=4`, `UWSGI_HTTP_SOCKET=:8000`): the environment first, then\n"
+             "the command line from left to right with each ini file's options where\n"
+             "`--ini` stands, later values overriding earlier ones.\n"
+             "[configuration.md](configuration.md) has the rules: sections, placeholders\n"
+             "(`%d`, `%(name)`, `$(VAR)`), includes, `--print-config`. Any other bare\n"
+             "argument is refused.\n"
              "\n"
              "After parsing herd checks that at least one socket is given and exactly one\n"
              "of `--wsgi-file` and `--module`. `--module pkg.app:name` sets the callable\n"

@@ -68,27 +68,47 @@ typedef struct hd_config_s {
     int reload_on_rss;       /* --reload-on-rss: recycle when RSS exceeds N MiB */
     int harakiri;            /* --harakiri: a request running N seconds is stopped */
     bool chain_reload;       /* --chain-reload: SIGHUP replaces one worker at a time */
+
+    /* The config module's own state (where each value came from, for
+       --print-config; the parse in progress); NULL until an option is
+       applied, freed by hd_config_free. */
+    struct hd_config_priv_s *priv;
 } hd_config_t;
 
 /* Fills cfg with the defaults. */
 void hd_config_init(hd_config_t *cfg);
 
 /*
- * Parses argv (argv[0] is skipped). Accepts "--name value", "--name=value",
- * "-x value", "-xvalue"; boolean flags take no value, or "=true/false/1/0/
- * yes/no/on/off". Repeatable options append.
+ * Builds the config from the environment and argv (argv[0] is skipped), in
+ * this order, later values overriding earlier ones:
+ *   1. UWSGI_<NAME> then HERD_<NAME> variables of envp (NAME upper case,
+ *      '-' as '_': UWSGI_PROCESSES=4, HERD_HTTP_SOCKET=:8000); variables
+ *      naming no option are ignored (HERD_BIN, UWSGI_RELOADS, ...);
+ *   2. argv, left to right; "--ini FILE[:SECTION]" (or a bare "FILE.ini")
+ *      applies the file's options where it stands, so later arguments
+ *      override them.
+ * envp is the environment to read (NULL for none); $(VAR) in ini files is
+ * looked up there too. docs/configuration.md has the rules.
+ * argv accepts "--name value", "--name=value", "-x value", "-xvalue";
+ * boolean flags take no value, or "=true/false/1/0/yes/no/on/off".
+ * Repeatable options append.
  * Returns  0: parsed, run the server;
- *          1: --help or --version was printed to stdout, exit 0;
- *         -1: error, a message naming the option was written to stderr
- *             ("herd: --processes: 'abc' is not a number"), exit 2.
+ *          1: --help, --version or --print-config was printed to stdout,
+ *             exit 0;
+ *         -1: error, a message naming the option (and the file and line,
+ *             or the variable) was written to stderr ("herd: --processes:
+ *             'abc' is not a number"), exit 2.
  * Also validates the result: at least one socket, exactly one of
  * --wsgi-file / --module, numbers in range.
  */
+int hd_config_parse(hd_config_t *cfg, int argc, char **argv, char **envp);
+
+/* hd_config_parse with the process environment (environ). */
 int hd_config_parse_argv(hd_config_t *cfg, int argc, char **argv);
 
 /*
- * Applies one option, whatever its source: the command line uses it through
- * hd_config_parse_argv; .ini files and UWSGI_* / HERD_* variables will too.
+ * Applies one option, whatever its source (the command line, ini files and
+ * UWSGI_* / HERD_* variables all end here; "ini" reads a file).
  * name is a long name or alias without "--" ("processes", "workers"); value
  * is NULL when none was given (only flags accept that, meaning true).
  * source names where it came from, for messages ("app.ini:12" gives
