@@ -13,6 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char *hd_proto_name(int proto)
+{
+    return proto == HD_PROTO_UWSGI ? "uwsgi" : "http";
+}
+
 /* The i-th listening socket handed over by a reloading master
    (HERD_REEXEC_FDS="3,4"), or -1. */
 static int hd_inherited_fd(size_t i)
@@ -52,18 +57,14 @@ int main(int argc, char **argv)
     if (ls == NULL)
         return 1;
     for (size_t i = 0; i < cfg.nsockets; i++) {
-        if (cfg.sockets[i].proto != HD_PROTO_HTTP) {
-            hd_log(HD_LOG_ERR, "--socket %s: the uwsgi protocol is not served yet; "
-                               "use --http-socket", cfg.sockets[i].addr);
-            return 1;
-        }
         int fd = hd_inherited_fd(i);
         if (fd >= 0 ? hd_listen_adopt(&ls[i], fd, cfg.sockets[i].proto) < 0
                     : hd_listen_open(&ls[i], cfg.sockets[i].addr, cfg.sockets[i].proto,
                                      cfg.listen_backlog) < 0)
             return 1;
         size_t used = strlen(socks);
-        snprintf(socks + used, sizeof(socks) - used, "%shttp://%s", used ? " " : "", ls[i].name);
+        snprintf(socks + used, sizeof(socks) - used, "%s%s://%s", used ? " " : "",
+                 hd_proto_name(ls[i].proto), ls[i].name);
     }
     /* Sockets a previous image had but this config no longer names. */
     for (size_t i = cfg.nsockets; hd_inherited_fd(i) >= 0; i++)
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
            cfg.processes == 1 ? "" : "s", cfg.threads, cfg.threads == 1 ? "" : "s",
            cfg.lazy_apps ? "lazy" : "preloaded", socks);
     for (size_t i = 0; i < cfg.nsockets; i++)
-        hd_log(HD_LOG_INFO, "listening on %s (http)", ls[i].name);
+        hd_log(HD_LOG_INFO, "listening on %s (%s)", ls[i].name, hd_proto_name(ls[i].proto));
 
     if (hd_py_init(&cfg) < 0)
         goto fail;

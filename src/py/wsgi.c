@@ -97,6 +97,36 @@ static PyObject *hd_http_key(const char *name, size_t len, bool *drop)
     return key;
 }
 
+/* New reference to an environ key given as is (uwsgi vars), cached like
+   the HTTP_* keys. */
+static hd_keycache_t hd_rawcache[HD_KEYCACHE_SIZE];
+static unsigned hd_rawcache_used;
+
+static PyObject *hd_raw_key(const char *name, size_t len)
+{
+    uint32_t i = hd_hash(name, len) & (HD_KEYCACHE_SIZE - 1);
+    if (len < sizeof(hd_rawcache[0].name)) {
+        while (hd_rawcache[i].key != NULL) {
+            if (hd_rawcache[i].len == len && memcmp(hd_rawcache[i].name, name, len) == 0) {
+                Py_INCREF(hd_rawcache[i].key);
+                return hd_rawcache[i].key;
+            }
+            i = (i + 1) & (HD_KEYCACHE_SIZE - 1);
+        }
+    }
+    PyObject *key = PyUnicode_DecodeLatin1(name, (Py_ssize_t)len, NULL);
+    if (key != NULL && len < sizeof(hd_rawcache[0].name) &&
+        hd_rawcache_used < HD_KEYCACHE_SIZE / 2) {
+        PyUnicode_InternInPlace(&key);
+        memcpy(hd_rawcache[i].name, name, len);
+        hd_rawcache[i].len = (unsigned char)len;
+        hd_rawcache[i].key = key;
+        Py_INCREF(key);
+        hd_rawcache_used++;
+    }
+    return key;
+}
+
 static bool hd_ieq(const char *a, size_t alen, const char *b)
 {
     size_t blen = strlen(b);
@@ -222,6 +252,43 @@ static PyObject *hd_build_environ(hd_conn_t *c, PyObject *input)
     PyObject *err = PySys_GetObject("stderr"); /* borrowed */
     if (PyDict_SetItem(env, k_wsgi_errors, err ? err : Py_None) < 0)
         goto fail;
+
+    if (r->uwsgi != NULL) {
+        /* Behind nginx: the CGI vars as nginx sent them (PATH_INFO is
+           already decoded, SERVER_NAME and REMOTE_ADDR are the client's
+           side), normalised to PEP 3333. */
+        const hd_uwsgi_packet_t *p = r->uwsgi;
+        for (size_t i = 0; i < p->num_vars; i++) {
+            const hd_str_t *k = &p->vars[i].key, *v = &p->vars[i].value;
+            if (hd_ieq(k->base, k->len, "http_content_length") ||
+                hd_ieq(k->base, k->len, "http_content_type"))
+                continue; /* PEP 3333: only CONTENT_LENGTH / CONTENT_TYPE */
+            if (v->len == 0 && (hd_ieq(k->base, k->len, "content_length") ||
+                                hd_ieq(k->base, k->len, "content_type")))
+                continue; /* nginx sends them empty on a GET */
+            PyObject *key = hd_raw_key(k->base, k->len);
+            if (key == NULL)
+                goto fail;
+            PyObject *old = k->len > 5 && memcmp(k->base, "HTTP_", 5) == 0
+                                ? PyDict_GetItemWithError(env, key)
+                                : NULL;
+            int rc = old != NULL ? hd_join_header(env, key, old, v->base, v->len)
+                     : PyErr_Occurred() ? -1
+                                        : hd_set_str(env, key, v->base, v->len);
+            Py_DECREF(key);
+            if (rc < 0)
+                goto fail;
+        }
+        hd_str_t scheme = hd_uwsgi_url_scheme(p);
+        if (scheme.len != 4 || memcmp(scheme.base, "http", 4) != 0) {
+            PyObject *sk = hd_intern("wsgi.url_scheme");
+            int rc = sk ? hd_set_str(env, sk, scheme.base, scheme.len) : -1;
+            Py_XDECREF(sk);
+            if (rc < 0)
+                goto fail;
+        }
+        return env;
+    }
 
     for (size_t i = 0; i < h->num_headers; i++) {
         const hd_http_header_t *hh = &h->headers[i];

@@ -721,6 +721,38 @@ static bool hd_conn_serve(hd_conn_t *c)
     return true;
 }
 
+/* Parses the request head in buf with the listener's protocol. */
+static int hd_conn_parse(hd_conn_t *c, int *status)
+{
+    c->req.http.headers = c->req.headers;
+    c->req.uwsgi = NULL;
+    if (c->listener->proto != HD_PROTO_UWSGI)
+        return hd_http_parse_request(c->buf, c->len, &c->req.http, HD_MAX_HEADERS, status);
+
+    hd_uwsgi_packet_t *p = &c->req.upkt;
+    p->vars = c->req.uvars;
+    int rc = hd_uwsgi_parse(c->buf, c->len, p, HD_MAX_UWSGI_VARS, c->srv->head_max, status);
+    if (rc == HD_ERROR) {
+        if (*status == 413)
+            hd_log(HD_LOG_WARN, "uwsgi packet of %zu bytes from %s is larger than --buffer-size "
+                                "%zu: refused (raise --buffer-size)",
+                   p->datasize + 4, c->listener->name, c->srv->head_max);
+        else
+            hd_log(HD_LOG_WARN, "bad uwsgi packet on %s: %s", c->listener->name,
+                   p->error ? p->error : "malformed");
+        return HD_ERROR;
+    }
+    if (rc == HD_AGAIN)
+        return rc;
+    if (hd_uwsgi_to_request(p, &c->req.http, c->req.headers, HD_MAX_HEADERS, status) < 0) {
+        hd_log(HD_LOG_WARN, "bad uwsgi request on %s: %s", c->listener->name,
+               p->error ? p->error : "malformed");
+        return HD_ERROR;
+    }
+    c->req.uwsgi = p;
+    return rc;
+}
+
 /* Owner's work on a connection: read, parse, serve, until the socket is
    drained. Returns false if the connection was closed. */
 static bool hd_conn_process(hd_conn_t *c)
@@ -760,8 +792,7 @@ static bool hd_conn_process(hd_conn_t *c)
             return true;
 
         int status = 400;
-        c->req.http.headers = c->req.headers;
-        int rc = hd_http_parse_request(c->buf, c->len, &c->req.http, HD_MAX_HEADERS, &status);
+        int rc = hd_conn_parse(c, &status);
         if (rc == HD_ERROR) {
             hd_conn_send_error(c, status);
             hd_conn_close(c);

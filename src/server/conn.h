@@ -24,8 +24,10 @@
 #include "config/config.h"
 #include "net/listen.h"
 #include "proto/http1.h"
+#include "proto/uwsgi.h"
 
 #define HD_MAX_HEADERS 100
+#define HD_MAX_UWSGI_VARS 256
 
 typedef struct hd_conn_s hd_conn_t;
 
@@ -37,6 +39,10 @@ typedef struct hd_request_s {
     const char *remote_addr; /* "127.0.0.1", or "" for unix sockets */
     const char *remote_port;
     bool is_head;            /* method is HEAD: the body is not sent */
+    /* uwsgi protocol: the packet (its CGI vars are the environ), else NULL */
+    const hd_uwsgi_packet_t *uwsgi;
+    hd_uwsgi_packet_t upkt;
+    hd_uwsgi_var_t uvars[HD_MAX_UWSGI_VARS];
 } hd_request_t;
 
 /* One header the app gave start_response: latin-1 bytes, already checked
