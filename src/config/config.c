@@ -87,6 +87,8 @@ typedef struct hd_opt_s {
 } hd_opt_t;
 
 static const char *check_env(const char *value);
+static const char *check_mode(const char *value);
+static const char *check_plugins(const char *value);
 static const char *check_module(const char *value);
 
 #define FIELD(f) .off = offsetof(hd_config_t, f)
@@ -200,7 +202,39 @@ static const hd_opt_t hd_options[] = {
     {.name = "http-keepalive", INT(http_keepalive, 0, 3600, 5), .section = SEC_HTTP, .arg = "N",
      .help = "seconds an idle keep-alive connection stays open; 0 disables keep-alive"},
 
+    /* Deployment */
+    {.name = "chmod-socket", STR(chmod_socket), .check = check_mode, .section = SEC_SOCKETS,
+     .arg = "MODE",
+     .help = "octal permissions of unix sockets, e.g. 660 (uWSGI's bare --chmod-socket "
+             "is --chmod-socket=666 here)"},
+    {.name = "chown-socket", STR(chown_socket), .section = SEC_SOCKETS, .arg = "USER[:GROUP]",
+     .help = "owner of unix sockets"},
+    {.name = "uid", STR(uid), .section = SEC_PROCESSES, .arg = "USER",
+     .help = "run as this user (name or number) once the sockets are bound"},
+    {.name = "gid", STR(gid), .section = SEC_PROCESSES, .arg = "GROUP",
+     .help = "run as this group (name or number) once the sockets are bound"},
+    {.name = "pidfile", STR(pidfile), .section = SEC_PROCESSES, .arg = "FILE",
+     .help = "write the master's pid to FILE (removed at exit)"},
+    {.name = "daemonize", STR(daemonize), .section = SEC_PROCESSES, .arg = "LOGFILE",
+     .help = "detach from the terminal and log to LOGFILE (prefer systemd)"},
+    {.name = "touch-reload", STR(touch_reload), .section = SEC_PROCESSES, .arg = "FILE",
+     .help = "reload (as SIGHUP) when FILE's modification time changes"},
+    {.name = "vacuum", NOOP, .section = SEC_COMPAT,
+     .help = "accepted: herd always removes its unix sockets and pid file at exit"},
+    {.name = "thunder-lock", NOOP, .section = SEC_COMPAT,
+     .help = "accepted, no effect: herd's workers need no accept lock"},
+    {.name = "need-app", NOOP, .section = SEC_COMPAT,
+     .help = "accepted: herd always stops when the app cannot be loaded"},
+    {.name = "post-buffering", NOOP, .section = SEC_COMPAT, .flags = 0,
+     .help = "accepted, no effect: herd streams request bodies to the app"},
+    {.name = "plugins", .aliases = {"plugin"}, STR(plugins), .check = check_plugins,
+     .section = SEC_COMPAT, .arg = "NAME",
+     .help = "accepted for python plugins (python, python3, python311, ...): Python is "
+             "built in; any other plugin is refused"},
+
     /* Logging */
+    {.name = "logto", STR(logto), .section = SEC_LOGGING, .arg = "FILE",
+     .help = "log to FILE instead of stderr (reopened on SIGUSR1, for logrotate)"},
     {.name = "disable-logging", .short_name = 'L', FLAG(disable_logging), .section = SEC_LOGGING,
      .help = "no access log line per request (errors are still logged)"},
 
@@ -229,21 +263,9 @@ static const hd_opt_t hd_options[] = {
     {.name = "spooler", REFUSED("herd has no spooler; use a task queue")},
     {.name = "mule", REFUSED("herd has no mules; run background work in its own process")},
     {.name = "cheaper", REFUSED("herd runs a fixed number of workers; set --processes")},
-    {.name = "vacuum", REFUSED("removing sockets and pid files at exit is not implemented yet")},
-    {.name = "daemonize", REFUSED("herd stays in the foreground; run it under systemd or "
-                                  "another supervisor")},
-    {.name = "pidfile", REFUSED("pid files are not implemented yet")},
-    {.name = "uid", REFUSED("dropping privileges is not implemented yet; start herd as the "
-                            "user it should run as")},
-    {.name = "gid", REFUSED("dropping privileges is not implemented yet; start herd as the "
-                            "group it should run as")},
-    {.name = "logto", REFUSED("herd logs to stderr; redirect it")},
     {.name = "static-map", REFUSED("herd does not serve static files; use your proxy or the "
                                    "app (e.g. WhiteNoise)")},
     {.name = "stats", REFUSED("the stats server is not implemented yet")},
-    {.name = "touch-reload", REFUSED("reloading when a file is touched is not implemented yet")},
-    {.name = "plugin", .aliases = {"plugins"},
-     REFUSED("herd is a Python server with Python built in; remove this option")},
 };
 
 #define HD_NOPTIONS (sizeof(hd_options) / sizeof(hd_options[0]))
@@ -420,6 +442,37 @@ static int opt_vfail(const char *source, const char *what, const char *fmt, va_l
 }
 
 /* ---- values ------------------------------------------------------------- */
+
+static const char *check_mode(const char *value)
+{
+    size_t n = strlen(value);
+    if (n < 1 || n > 4 || strspn(value, "01234567") != n)
+        return "an octal mode like 660";
+    return NULL;
+}
+
+/* uWSGI configs name the python plugin ("python3", "0:python3",
+   "python311,logfile"): accept Python's, refuse others. */
+static const char *check_plugins(const char *value)
+{
+    const char *p = value;
+    while (*p) {
+        size_t n = strcspn(p, ", ");
+        const char *name = p;
+        const char *colon = memchr(p, ':', n);
+        if (colon) {
+            n -= (size_t)(colon + 1 - p);
+            name = colon + 1;
+        }
+        if (n < 6 || strncmp(name, "python", 6) != 0 ||
+            strspn(name + 6, "0123456789") != n - 6)
+            return "a python plugin (python, python3, python311): other uWSGI plugins are not "
+                   "part of herd";
+        p = name + n;
+        p += strspn(p, ", ");
+    }
+    return NULL;
+}
 
 static const char *check_env(const char *value)
 {

@@ -69,6 +69,17 @@ typedef struct hd_config_s {
     int harakiri;            /* --harakiri: a request running N seconds is stopped */
     bool chain_reload;       /* --chain-reload: SIGHUP replaces one worker at a time */
 
+    /* Deployment */
+    char *chmod_socket; /* --chmod-socket MODE: octal mode of unix sockets */
+    char *chown_socket; /* --chown-socket USER[:GROUP] of unix sockets */
+    char *uid;          /* --uid USER|N: drop to it after binding */
+    char *gid;          /* --gid GROUP|N */
+    char *pidfile;      /* --pidfile FILE: the master's pid (removed at exit) */
+    char *daemonize;    /* --daemonize LOGFILE: detach, log there */
+    char *logto;        /* --logto FILE: log there (reopened on SIGUSR1) */
+    char *touch_reload; /* --touch-reload FILE: reload when its mtime changes */
+    char *plugins;      /* --plugins python3: accepted for python plugins only */
+
     /* The config module's own state (where each value came from, for
        --print-config; the parse in progress); NULL until an option is
        applied, freed by hd_config_free. */

@@ -2,6 +2,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +82,30 @@ void hd_log_errno(const char *fmt, ...)
     hd_log_v(HD_LOG_ERR, msg, fmt, ap);
     va_end(ap);
     errno = saved;
+}
+
+static char hd_log_path[4096];
+
+int hd_log_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        hd_log_errno("cannot open the log file %s", path);
+        return -1;
+    }
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+    snprintf(hd_log_path, sizeof(hd_log_path), "%s", path);
+    return 0;
+}
+
+void hd_log_reopen(void)
+{
+    char path[sizeof(hd_log_path)];
+    memcpy(path, hd_log_path, sizeof(path)); /* hd_log_open rewrites it */
+    if (path[0] != '\0' && hd_log_open(path) == 0)
+        hd_log(HD_LOG_INFO, "log file %s reopened", path);
 }
 
 void hd_log_raw(const char *line, size_t len)

@@ -22,6 +22,14 @@ void hd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Logs fmt plus ": strerror(errno)", for failed system calls. */
 void hd_log_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* --logto / --daemonize: from now on fd 2 (and 1) write to path, appending.
+   Returns 0 or -1 (logged to the old stderr). */
+int hd_log_open(const char *path);
+
+/* Reopens the file given to hd_log_open (SIGUSR1, after logrotate moved it);
+   does nothing without one. */
+void hd_log_reopen(void);
+
 /* Writes a preformatted line (no prefix added; a '\n' is appended if absent). */
 void hd_log_raw(const char *line, size_t len);
 

@@ -15,6 +15,7 @@ static void hd_listen_name(hd_listener_t *l, const char *host);
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stddef.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@ static int hd_listen_unix(hd_listener_t *l, const char *path, int backlog)
     struct sockaddr_un sun;
     struct stat st;
 
+    bool abstract = path[0] == '@';
+    socklen_t slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
     if (strlen(path) >= sizeof(sun.sun_path)) {
         hd_log(HD_LOG_ERR, "unix socket path too long: %s", path);
         return -1;
@@ -30,10 +33,12 @@ static int hd_listen_unix(hd_listener_t *l, const char *path, int backlog)
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     memcpy(sun.sun_path, path, strlen(path));
+    if (abstract)
+        sun.sun_path[0] = '\0'; /* "@name": Linux's abstract namespace, no file */
 
     /* A stale socket file left by a crashed server: remove it, but only if
        nobody answers on it (never steal a live server's socket). */
-    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (!abstract && stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
             errno == ECONNREFUSED)
@@ -47,7 +52,7 @@ static int hd_listen_unix(hd_listener_t *l, const char *path, int backlog)
         hd_log_errno("socket(AF_UNIX) failed for %s", path);
         return -1;
     }
-    if (bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+    if (bind(l->fd, (struct sockaddr *)&sun, abstract ? slen : sizeof(sun)) < 0) {
         hd_log_errno("bind() to %s failed", path);
         goto fail;
     }
@@ -56,7 +61,7 @@ static int hd_listen_unix(hd_listener_t *l, const char *path, int backlog)
         goto fail;
     }
     l->is_unix = true;
-    l->unix_path = strdup(path);
+    l->unix_path = abstract ? NULL : strdup(path);
     snprintf(l->name, sizeof(l->name), "%s", path);
     snprintf(l->server_name, sizeof(l->server_name), "localhost");
     l->server_port[0] = '\0';
@@ -168,6 +173,12 @@ int hd_listen_adopt(hd_listener_t *l, int fd, int proto)
     memset(l, 0, sizeof(*l));
     l->fd = fd;
     l->proto = proto;
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+        hd_log(HD_LOG_ERR, "inherited fd %d is not a stream socket", fd);
+        return -1;
+    }
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
         hd_log_errno("getsockname() failed on inherited fd %d", fd);
         return -1;
@@ -177,8 +188,13 @@ int hd_listen_adopt(hd_listener_t *l, int fd, int proto)
     if (ss.ss_family == AF_UNIX) {
         struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
         l->is_unix = true;
-        snprintf(l->name, sizeof(l->name), "%s", sun->sun_path);
-        l->unix_path = strdup(sun->sun_path);
+        if (sun->sun_path[0] == '\0') { /* abstract */
+            snprintf(l->name, sizeof(l->name), "@%.*s",
+                     (int)(sl - offsetof(struct sockaddr_un, sun_path) - 1), sun->sun_path + 1);
+        } else {
+            snprintf(l->name, sizeof(l->name), "%s", sun->sun_path);
+            l->unix_path = strdup(sun->sun_path);
+        }
         snprintf(l->server_name, sizeof(l->server_name), "localhost");
         return 0;
     }
@@ -191,9 +207,25 @@ int hd_listen_open(hd_listener_t *l, const char *addr, int proto, int backlog)
     memset(l, 0, sizeof(*l));
     l->fd = -1;
     l->proto = proto;
-    if (strchr(addr, '/') != NULL || strchr(addr, ':') == NULL)
+    if (addr[0] == '@' || strchr(addr, '/') != NULL || strchr(addr, ':') == NULL)
         return hd_listen_unix(l, addr, backlog);
     return hd_listen_inet(l, addr, backlog);
+}
+
+int hd_listen_permissions(hd_listener_t *l, const char *mode, uid_t uid, gid_t gid,
+                          bool chown_it)
+{
+    if (l->unix_path == NULL)
+        return 0;
+    if (mode != NULL && chmod(l->unix_path, (mode_t)strtol(mode, NULL, 8)) < 0) {
+        hd_log_errno("chmod(%s, %s) failed for --chmod-socket", l->unix_path, mode);
+        return -1;
+    }
+    if (chown_it && chown(l->unix_path, uid, gid) < 0) {
+        hd_log_errno("chown(%s) failed for --chown-socket", l->unix_path);
+        return -1;
+    }
+    return 0;
 }
 
 void hd_listen_close(hd_listener_t *l, bool owner)
@@ -201,7 +233,7 @@ void hd_listen_close(hd_listener_t *l, bool owner)
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
-    if (owner && l->unix_path)
+    if (owner && l->unix_path && !l->keep_path)
         unlink(l->unix_path);
     free(l->unix_path);
     l->unix_path = NULL;

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 typedef struct hd_listener_s {
     int fd;
@@ -17,6 +18,7 @@ typedef struct hd_listener_s {
     char server_name[256]; /* SERVER_NAME: the bound host ("localhost" for unix) */
     char server_port[8];  /* SERVER_PORT: the bound port ("" for unix) */
     char *unix_path;      /* owned; unlinked by hd_listen_close */
+    bool keep_path;       /* systemd's socket: never unlink it */
 } hd_listener_t;
 
 /*
@@ -28,6 +30,11 @@ int hd_listen_open(hd_listener_t *l, const char *addr, int proto, int backlog);
 /* Adopts an inherited listening socket (reload by re-exec, or systemd):
    fills the names from getsockname(). Returns 0 or -1 (logged). */
 int hd_listen_adopt(hd_listener_t *l, int fd, int proto);
+
+/* --chmod-socket (octal string, or NULL) and --chown-socket for a unix
+   socket (no effect on others). Returns 0 or -1 (logged). */
+int hd_listen_permissions(hd_listener_t *l, const char *mode, uid_t uid, gid_t gid,
+                          bool chown_it);
 
 /* Closes the socket; the master (owner == true) also unlinks a unix path. */
 void hd_listen_close(hd_listener_t *l, bool owner);

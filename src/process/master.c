@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,9 @@ typedef struct hd_master_s {
     int exit_code;
     int chain_next;  /* chain reload: next slot to replace, 0: none */
     double last_rss;
+    bool notified_ready; /* systemd told READY=1 */
+    struct timespec touch_mtime; /* --touch-reload's file, as last seen */
+    double last_touch;
 } hd_master_t;
 
 static double hd_mono(void)
@@ -145,6 +149,7 @@ static void hd_master_stop(hd_master_t *m, hd_mstate_e how, const char *why)
     if (m->state == HD_QUITTING || (m->state == HD_STOPPING && how == HD_STOPPING))
         return;
     m->state = how;
+    hd_sd_notify("STOPPING=1");
     if (how == HD_STOPPING) {
         hd_log(HD_LOG_INFO, "%s: graceful stop, waiting up to %d s for in-flight requests", why,
                m->cfg->worker_reload_mercy);
@@ -254,6 +259,8 @@ static void hd_master_reload(hd_master_t *m)
 {
     if (m->state != HD_RUNNING)
         return;
+    hd_sd_notify("RELOADING=1");
+    m->notified_ready = false;
     if (!m->cfg->lazy_apps && hd_master_argv != NULL) {
         char fds[256] = "", pids[8192] = "";
         size_t fo = 0, po = 0;
@@ -310,6 +317,10 @@ static void hd_master_signal(hd_master_t *m)
         case SIGHUP:
             hd_master_reload(m);
             break;
+        case SIGUSR1:
+            hd_log_reopen();
+            hd_master_kill(m, SIGUSR1);
+            break;
         case SIGTTIN:
             if (m->state == HD_RUNNING && m->nwanted < HD_MAX_WORKERS &&
                 m->nwanted < hd_master_max_workers) {
@@ -358,6 +369,18 @@ static void hd_master_notify(hd_master_t *m)
             s->old_told = true;
             s->old_deadline = hd_mono() + m->cfg->worker_reload_mercy;
         }
+        if (!m->notified_ready) {
+            int ready = 0;
+            for (int i = 1; i <= m->nwanted; i++)
+                ready += m->slots[i].pid > 0 && m->slots[i].ready;
+            if (ready == m->nwanted) {
+                char st[128];
+                snprintf(st, sizeof(st), "READY=1\nSTATUS=%d worker%s serving\nMAINPID=%d",
+                         ready, ready == 1 ? "" : "s", (int)getpid());
+                hd_sd_notify(st);
+                m->notified_ready = true;
+            }
+        }
         if (m->chain_next == id) {
             m->chain_next = id + 1 <= m->nwanted ? id + 1 : 0;
             if (m->chain_next)
@@ -391,6 +414,21 @@ static void hd_master_tick(hd_master_t *m)
     if (rss_due)
         m->last_rss = now;
 
+    if (cfg->touch_reload && m->state == HD_RUNNING && now - m->last_touch >= 1.0) {
+        struct stat st;
+        m->last_touch = now;
+        if (stat(cfg->touch_reload, &st) == 0) {
+            bool changed = m->touch_mtime.tv_sec != 0 &&
+                           (st.st_mtim.tv_sec != m->touch_mtime.tv_sec ||
+                            st.st_mtim.tv_nsec != m->touch_mtime.tv_nsec);
+            m->touch_mtime = st.st_mtim;
+            if (changed) {
+                hd_log(HD_LOG_INFO, "%s was touched (--touch-reload)", cfg->touch_reload);
+                hd_master_reload(m);
+                return;
+            }
+        }
+    }
     if (m->state != HD_RUNNING) {
         if (now >= m->deadline && hd_master_alive(m) > 0) {
             hd_log(HD_LOG_WARN, "%d worker(s) still busy at the stop deadline: killing them",
@@ -513,6 +551,9 @@ int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls)
     if (hd_scoreboard_init(hd_master_max_workers, cfg->threads) < 0)
         return 1;
     hd_master_adopt(&m);
+    struct stat tst;
+    if (cfg->touch_reload && stat(cfg->touch_reload, &tst) == 0)
+        m.touch_mtime = tst.st_mtim;
 
     pthread_sigmask(SIG_BLOCK, NULL, &set); /* the mask hd_signals_block set */
     m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

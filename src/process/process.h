@@ -8,6 +8,7 @@
 #define HD_PROCESS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config/config.h"
 #include "net/listen.h"
@@ -33,5 +34,17 @@ void hd_worker_main(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int i
 void hd_signals_block(void);
 /* Resets their dispositions (an app may have set SIG_IGN at import). */
 void hd_signals_reset(void);
+
+/* daemon.c: the operating-system side of starting up. Each returns 0, or
+   -1 with the reason logged. */
+int hd_daemonize(const char *logfile);
+int hd_pidfile_write(const char *path);
+void hd_pidfile_remove(void);
+/* "user[:group]" (names or numbers) to ids. */
+int hd_owner_parse(const char *spec, uid_t *uid, gid_t *gid);
+/* --uid/--gid; warns when running as root without them. */
+int hd_drop_privileges(const char *user, const char *group);
+/* systemd's READY=1 / STATUS=... / STOPPING=1, when $NOTIFY_SOCKET is set. */
+void hd_sd_notify(const char *state);
 
 #endif

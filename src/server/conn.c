@@ -1025,6 +1025,9 @@ static void hd_server_signal(hd_server_t *s, hd_thread_t *t)
             break;
         case SIGQUIT:
             _exit(0);
+        case SIGUSR1:
+            hd_log_reopen();
+            break;
         default:
             break;
         }
@@ -1115,6 +1118,7 @@ hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nl
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGUSR1);
     s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->sigfd < 0) {
         hd_log_errno("signalfd() failed");

@@ -632,14 +632,36 @@ static void test_validation(void)
     hd_config_free(&c);
 }
 
+/* ---- deployment options ------------------------------------------------------ */
+
+static void test_deploy_options(void)
+{
+    hd_config_t c;
+    CHECK(parse_args(&c, ARGS(BASE, "--chmod-socket=660", "--chown-socket", "www:www", "--uid",
+                              "www", "--gid", "33", "--pidfile", "/run/h.pid", "--daemonize",
+                              "/tmp/h.log", "--logto", "/tmp/l.log", "--touch-reload", "/tmp/t",
+                              "--vacuum", "--thunder-lock", "--need-app", "--post-buffering",
+                              "--plugins", "0:python3,python311")) == 0);
+    CHECK(strcmp(c.chmod_socket, "660") == 0 && strcmp(c.chown_socket, "www:www") == 0);
+    CHECK(strcmp(c.uid, "www") == 0 && strcmp(c.gid, "33") == 0);
+    CHECK(strcmp(c.pidfile, "/run/h.pid") == 0 && strcmp(c.daemonize, "/tmp/h.log") == 0);
+    CHECK(strcmp(c.logto, "/tmp/l.log") == 0 && strcmp(c.touch_reload, "/tmp/t") == 0);
+    hd_config_free(&c);
+    CHECK(parse_args(&c, ARGS(BASE, "--chmod-socket=rw")) == -1);
+    CHECK(strstr(err_buf, "--chmod-socket: 'rw' is not an octal mode like 660") != NULL);
+    hd_config_free(&c);
+    CHECK(parse_args(&c, ARGS(BASE, "--plugin", "php")) == -1);
+    CHECK(strstr(err_buf, "--plugin: 'php' is not a python plugin") != NULL);
+    hd_config_free(&c);
+}
+
 /* ---- refused and unknown options, bare arguments ---------------------------- */
 
 static void test_refused(void)
 {
     static const char *const refused[] = {
-        "lazy",    "http-to",   "https",   "emperor", "spooler", "mule",
-        "cheaper", "vacuum", "daemonize", "pidfile", "uid",
-        "gid",     "logto",   "static-map", "stats",  "touch-reload", "plugin", "plugins",
+        "lazy",    "http-to", "https", "emperor", "spooler",
+        "mule",    "cheaper", "static-map", "stats",
     };
     char arg[64], prefix[128];
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
@@ -1283,9 +1305,9 @@ static void test_ini_errors(void)
     INI_ERR("e24.ini", "[uwsgi]\nhttp-socket = :1\n[herd]\nemperor = /etc/vassals\n", 4,
             "emperor: not supported by herd: herd runs one app; manage several with systemd "
             "or another supervisor");
-    INI_ERR("e25.ini", "[uwsgi]\nplugins = python3\n", 2,
-            "plugins: not supported by herd: herd is a Python server with Python built in; "
-            "remove this option");
+    INI_ERR("e25.ini", "[uwsgi]\nplugins = python3,php\n", 2,
+            "plugins: 'python3,php' is not a python plugin (python, python3, python311): other "
+            "uWSGI plugins are not part of herd");
     INI_ERR("e26.ini", "[uwsgi]\nhttp_to = x\n", 2,
             "http_to: not supported by herd: herd has no HTTP router; serve HTTP directly with "
             "--http-socket");
@@ -1400,9 +1422,9 @@ static void test_environment(void)
             "yes/no, on/off)",
             ENV("UWSGI_MASTER=sure"), BASE);
     ERR_ENV("herd: environment UWSGI_ENV: env: 'X' is not KEY=VALUE", ENV("UWSGI_ENV=X"), BASE);
-    ERR_ENV("herd: environment UWSGI_DAEMONIZE: daemonize: not supported by herd: herd stays in "
-            "the foreground; run it under systemd or another supervisor",
-            ENV("UWSGI_DAEMONIZE=/var/log/x"), BASE);
+    ERR_ENV("herd: environment UWSGI_EMPEROR: emperor: not supported by herd: herd runs one app; "
+            "manage several with systemd or another supervisor",
+            ENV("UWSGI_EMPEROR=/etc/vassals"), BASE);
     ERR_ENV("herd: environment: UWSGI_WORKERS and UWSGI_PROCESSES both set processes; unset one",
             ENV("UWSGI_WORKERS=2", "UWSGI_PROCESSES=3"), BASE);
     /* ... unless HERD_ settles it. */
@@ -1616,6 +1638,7 @@ int main(int argc, char **argv)
     test_sockets();
     test_app();
     test_validation();
+    test_deploy_options();
     test_refused();
     test_help();
     test_apply();
