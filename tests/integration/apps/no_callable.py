@@ -1,0 +1,3 @@
+"""Imports fine but defines neither `application` nor `app`."""
+
+handler = None
