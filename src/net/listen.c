@@ -137,6 +137,10 @@ static int hd_listen_inet(hd_listener_t *l, const char *addr, int backlog)
         return -1;
     }
     setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* Hand a connection to accept() only once its first bytes are in: a
+       single-thread worker never takes a silent connection from the shared
+       queue and then sits on it while another worker idles. */
+    setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
     hd_listen_name(l, host[0] ? host : NULL);
     return 0;
 }

@@ -199,6 +199,8 @@ static void hd_master_reap(hd_master_t *m)
         double now = hd_mono(), lived = now - s->spawned_at;
         const char *reason = old ? s->old_reason : s->reason;
         char how[64];
+        if (reason == NULL && m->state != HD_RUNNING)
+            reason = "stop";
         if (reason == NULL)
             reason = hd_exit_reason(status);
         if (WIFEXITED(status))

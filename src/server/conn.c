@@ -530,11 +530,13 @@ int hd_conn_write(hd_conn_t *c, const char *data, size_t len, bool last)
             iov[cnt].iov_base = "\r\n";
             iov[cnt++].iov_len = 2;
         }
-        c->resp_sent += len;
     }
     if (cnt == 0)
         return 0;
-    return hd_conn_writev_all(c, iov, cnt);
+    if (hd_conn_writev_all(c, iov, cnt) < 0)
+        return -1;
+    c->resp_sent += len; /* the access log counts what the client got */
+    return 0;
 }
 
 int hd_conn_sendfile(hd_conn_t *c, int fd, off_t offset, size_t count)
@@ -889,19 +891,23 @@ static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
     for (budget = budget < 1 ? 1 : budget; budget > 0; budget--) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
+        /* Counted before accept4(): a stopping worker must not exit while a
+           connection it has taken is not counted yet. */
+        atomic_fetch_add(&s->active, 1);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
+            atomic_fetch_sub(&s->active, 1);
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN)
                 hd_log_errno("accept4() on %s failed", l->name);
             return first;
         }
-        if (s->stopping || (size_t)fd >= s->nconns) {
-            if (!s->stopping)
-                hd_log(HD_LOG_WARN, "connection fd %d over the table size %zu: refused", fd,
-                       s->nconns);
+        if ((size_t)fd >= s->nconns) {
+            hd_log(HD_LOG_WARN, "connection fd %d over the table size %zu: refused", fd,
+                   s->nconns);
             close(fd);
+            atomic_fetch_sub(&s->active, 1);
             continue;
         }
         hd_conn_t *c = s->conns[fd];
@@ -909,6 +915,7 @@ static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
             c = calloc(1, sizeof(*c));
             if (c == NULL) {
                 close(fd);
+                atomic_fetch_sub(&s->active, 1);
                 continue;
             }
             s->conns[fd] = c;
@@ -916,6 +923,7 @@ static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
         c->buf = malloc(s->head_max + HD_BODY_AREA);
         if (c->buf == NULL) {
             close(fd);
+            atomic_fetch_sub(&s->active, 1);
             continue;
         }
         c->cap = s->head_max + HD_BODY_AREA;
@@ -940,7 +948,6 @@ static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
             inet_ntop(AF_INET6, &a->sin6_addr, c->remote_addr, sizeof(c->remote_addr));
             snprintf(c->remote_port, sizeof(c->remote_port), "%u", ntohs(a->sin6_port));
         }
-        atomic_fetch_add(&s->active, 1);
         int h = atomic_load(&s->hwm);
         while (fd + 1 > h && !atomic_compare_exchange_weak(&s->hwm, &h, fd + 1))
             ;
@@ -1005,10 +1012,10 @@ static void hd_server_stop(hd_server_t *s, hd_thread_t *t)
 {
     if (atomic_exchange(&s->stopping, true))
         return;
-    for (size_t i = 0; i < s->nls; i++) {
+    /* Deregistered, not closed: another thread may be inside accept4() on
+       them right now; the master keeps the sockets open for the others. */
+    for (size_t i = 0; i < s->nls; i++)
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->ls[i].fd, NULL);
-        hd_listen_close(&s->ls[i], false);
-    }
     hd_log(HD_LOG_INFO, "stopping: %d connection(s) open", atomic_load(&s->active));
     hd_server_sweep(s, t, true);
 }
@@ -1055,7 +1062,7 @@ static void *hd_server_thread(void *arg)
             uint64_t kind = evs[i].data.u64 >> 32;
             uint32_t low = (uint32_t)evs[i].data.u64;
             if (kind == HD_EV_LISTENER) {
-                hd_conn_t *c = s->stopping ? NULL : hd_server_accept(s, &s->ls[low]);
+                hd_conn_t *c = hd_server_accept(s, &s->ls[low]);
                 if (c != NULL)
                     hd_conn_run(t, c);
             } else if (kind == HD_EV_SIGNAL) {
