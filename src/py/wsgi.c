@@ -24,6 +24,18 @@ static PyObject *k_request_method, *k_script_name, *k_path_info, *k_query_string
     *k_remote_addr, *k_remote_port, *k_request_uri, *k_wsgi_input, *k_wsgi_errors;
 static PyObject *v_http11, *v_http10, *v_get, *v_post, *v_head, *v_empty;
 static PyObject *hd_env_template; /* constant wsgi.* entries */
+static PyObject *s_close;
+
+/* getattr without raising AttributeError: 1 found (*out new), 0 absent,
+   -1 error. */
+static int hd_lookup_attr(PyObject *o, PyObject *name, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(o, name, out);
+#else
+    return _PyObject_LookupAttr(o, name, out);
+#endif
+}
 
 static PyObject *hd_intern(const char *s)
 {
@@ -340,8 +352,16 @@ typedef struct hd_responder_s {
 
 static PyTypeObject hd_responder_type;
 
-/* Latin-1 bytes of a str, or NULL with TypeError/ValueError set. */
+/* Latin-1 bytes of a str, or NULL with TypeError/ValueError set. scan:
+   refuse CR, LF and NUL (header injection). */
+static const char *hd_latin1_scan(PyObject *s, const char *what, Py_ssize_t *len, bool scan);
+
 static const char *hd_latin1(PyObject *s, const char *what, Py_ssize_t *len)
+{
+    return hd_latin1_scan(s, what, len, true);
+}
+
+static const char *hd_latin1_scan(PyObject *s, const char *what, Py_ssize_t *len, bool scan)
 {
     if (!PyUnicode_Check(s)) {
         PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(s)->tp_name);
@@ -357,7 +377,7 @@ static const char *hd_latin1(PyObject *s, const char *what, Py_ssize_t *len)
     }
     *len = PyUnicode_GET_LENGTH(s);
     const char *p = (const char *)PyUnicode_1BYTE_DATA(s);
-    for (Py_ssize_t i = 0; i < *len; i++) {
+    for (Py_ssize_t i = 0; scan && i < *len; i++) {
         unsigned char ch = (unsigned char)p[i];
         if (ch == '\r' || ch == '\n' || ch == '\0') {
             PyErr_Format(PyExc_ValueError, "%s contains a control character: %R", what, s);
@@ -365,6 +385,29 @@ static const char *hd_latin1(PyObject *s, const char *what, Py_ssize_t *len)
         }
     }
     return p;
+}
+
+/* A header name must be a token (RFC 9110 tchar), not empty. */
+static bool hd_bad_name(PyObject *o, const char *name, size_t n)
+{
+    static unsigned char tchar[256];
+    if (!tchar['a']) {
+        const char *extra = "!#$%&'*+-.^_`|~";
+        for (int ch = '0'; ch <= '9'; ch++)
+            tchar[ch] = 1;
+        for (int ch = 'a'; ch <= 'z'; ch++)
+            tchar[ch] = tchar[ch - 32] = 1;
+        for (const char *e = extra; *e; e++)
+            tchar[(unsigned char)*e] = 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!tchar[(unsigned char)name[i]]) {
+            PyErr_Format(PyExc_ValueError, "bad header name %R", o);
+            return true;
+        }
+    if (n == 0)
+        PyErr_Format(PyExc_ValueError, "bad header name %R", o);
+    return n == 0;
 }
 
 static int hd_check_status(PyObject *status)
@@ -395,14 +438,9 @@ static int hd_check_headers(PyObject *headers)
             PyErr_Format(PyExc_TypeError, "header %zd must be a (name, value) tuple", i);
             return -1;
         }
-        const char *name = hd_latin1(PyTuple_GET_ITEM(t, 0), "header name", &n);
-        if (name == NULL)
-            return -1;
-        if (n == 0 || memchr(name, ':', (size_t)n) || memchr(name, ' ', (size_t)n)) {
-            PyErr_Format(PyExc_ValueError, "bad header name %R", PyTuple_GET_ITEM(t, 0));
-            return -1;
-        }
-        if (hd_latin1(PyTuple_GET_ITEM(t, 1), "header value", &n) == NULL)
+        /* Types here; the bytes are scanned once, when the head is built. */
+        if (hd_latin1_scan(PyTuple_GET_ITEM(t, 0), "header name", &n, false) == NULL ||
+            hd_latin1_scan(PyTuple_GET_ITEM(t, 1), "header value", &n, false) == NULL)
             return -1;
     }
     return 0;
@@ -413,9 +451,16 @@ static PyObject *hd_responder_call(hd_responder_t *self, PyObject *args, PyObjec
 {
     static char *kwlist[] = {"status", "headers", "exc_info", NULL};
     PyObject *status, *headers, *exc_info = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status, &headers,
-                                     &exc_info))
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (kw == NULL && (n == 2 || n == 3)) { /* the usual call: no parsing */
+        status = PyTuple_GET_ITEM(args, 0);
+        headers = PyTuple_GET_ITEM(args, 1);
+        if (n == 3)
+            exc_info = PyTuple_GET_ITEM(args, 2);
+    } else if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status,
+                                            &headers, &exc_info)) {
         return NULL;
+    }
     if (exc_info != Py_None) {
         if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
             PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
@@ -475,7 +520,8 @@ static int hd_responder_commit(hd_responder_t *self)
         /* Checked in start_response; the list may have changed since. */
         if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2 ||
             (hs[i].name = hd_latin1(PyTuple_GET_ITEM(t, 0), "header name", &nl)) == NULL ||
-            (hs[i].value = hd_latin1(PyTuple_GET_ITEM(t, 1), "header value", &vl)) == NULL) {
+            (hs[i].value = hd_latin1(PyTuple_GET_ITEM(t, 1), "header value", &vl)) == NULL ||
+            hd_bad_name(PyTuple_GET_ITEM(t, 0), hs[i].name, (size_t)nl)) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_TypeError, "headers changed after start_response()");
             if (hs != stackh)
@@ -825,11 +871,14 @@ void hd_py_wsgi_handle(hd_conn_t *c)
             else
                 hd_log_app_error(c, "error while sending the app's response");
         }
-        /* PEP 3333: close() is called whatever happened. */
-        PyObject *close = PyObject_GetAttrString(result, "close");
-        if (close == NULL) {
+        /* PEP 3333: close() is called whatever happened. Lists and tuples
+           have none: no lookup (a failed one raises AttributeError, which
+           costs more than the rest of a hello-world request). */
+        PyObject *close = NULL;
+        if (!PyList_CheckExact(result) && !PyTuple_CheckExact(result) &&
+            hd_lookup_attr(result, s_close, &close) < 0) {
             PyErr_Clear();
-        } else {
+        } else if (close != NULL) {
             PyObject *r = PyObject_CallNoArgs(close);
             Py_DECREF(close);
             if (r == NULL) {
@@ -888,6 +937,7 @@ int hd_py_wsgi_init(void)
     K(v_post, "POST")
     K(v_head, "HEAD")
     K(v_empty, "")
+    K(s_close, "close")
 #undef K
     hd_env_template = PyDict_New();
     if (hd_env_template == NULL)
@@ -906,6 +956,14 @@ int hd_py_wsgi_init(void)
     rc |= PyDict_SetItemString(hd_env_template, "wsgi.file_wrapper",
                                (PyObject *)&hd_filewrapper_type);
     rc |= PyDict_SetItem(hd_env_template, k_script_name, v_empty);
+    /* Keys every request sets, with placeholder values: the per-request copy
+       is then sized for them and setting them replaces values in place
+       (measured: fewer instructions than inserting into a growing dict). */
+    PyObject *always[] = {k_request_method, k_path_info, k_query_string, k_request_uri,
+                          k_server_protocol, k_server_name, k_server_port, k_remote_addr,
+                          k_remote_port, k_wsgi_input, k_wsgi_errors};
+    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+        rc |= PyDict_SetItem(hd_env_template, always[i], Py_None);
     Py_XDECREF(version);
     Py_XDECREF(scheme);
     return rc ? -1 : 0;

@@ -475,8 +475,15 @@ static void hd_conn_frame(hd_conn_t *c, int64_t total)
     } else if (c->resp_cl < 0 && !(c->status < 200 || c->status == 204 || c->status == 304)) {
         if (total >= 0 && !c->req.is_head) {
             c->resp_cl = total;
-            int n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", (long long)total);
-            hd_out_add(t, line, (size_t)n);
+            char *e = line + sizeof(line), *p = e;
+            uint64_t v = (uint64_t)total;
+            *--p = '\n';
+            *--p = '\r';
+            do
+                *--p = (char)('0' + v % 10);
+            while ((v /= 10) != 0);
+            hd_out_add(t, "Content-Length: ", 16);
+            hd_out_add(t, p, (size_t)(e - p));
         } else if (c->req.is_head) {
             /* HEAD: no body follows whatever the framing */
         } else if (v11) {
@@ -660,9 +667,16 @@ static bool hd_conn_serve(hd_conn_t *c)
     } else {
         hd_score_thread_t *st = c->thr->score;
         if (st != NULL) {
-            int n = snprintf(st->what, sizeof(st->what), "%.*s %.*s", (int)h->method.len,
-                             h->method.base, (int)h->target.len, h->target.base);
-            (void)n;
+            /* "METHOD target", truncated: no printf on this path. */
+            size_t cap = sizeof(st->what) - 1;
+            size_t ml = h->method.len < cap ? h->method.len : cap;
+            memcpy(st->what, h->method.base, ml);
+            size_t o = ml;
+            if (o < cap)
+                st->what[o++] = ' ';
+            size_t tl = h->target.len < cap - o ? h->target.len : cap - o;
+            memcpy(st->what + o, h->target.base, tl);
+            st->what[o + tl] = '\0';
             st->fd = c->fd;
             c->thr->cur = c;
             atomic_store(&st->start_ms, hd_score_now_ms());
