@@ -22,8 +22,8 @@ static const char *hd_proto_name(int proto)
 }
 
 /* The i-th listening socket handed over by a reloading master
-   (HERD_REEXEC_FDS="3,4"), or -1. */
-static int hd_reexec_fd(size_t i)
+   (HERD_REEXEC_FDS="3,4k": "k" marks systemd's), or -1. */
+static int hd_reexec_fd(size_t i, bool *keep)
 {
     const char *p = getenv("HERD_REEXEC_FDS");
     while (p != NULL && *p) {
@@ -31,8 +31,13 @@ static int hd_reexec_fd(size_t i)
         long fd = strtol(p, &end, 10);
         if (end == p)
             return -1;
-        if (i-- == 0)
+        bool k = *end == 'k';
+        end += k;
+        if (i-- == 0) {
+            if (keep)
+                *keep = k;
             return (int)fd;
+        }
         p = *end == ',' ? end + 1 : end;
     }
     return -1;
@@ -63,10 +68,13 @@ static int hd_open_sockets(const hd_config_t *cfg, hd_listener_t *ls)
     for (size_t i = 0; i < cfg->nsockets; i++) {
         const char *addr = cfg->sockets[i].addr;
         int proto = cfg->sockets[i].proto;
-        int fd = hd_reexec_fd(i);
+        bool keep = false;
+        int fd = hd_reexec_fd(i, &keep);
         if (fd >= 0) {
             if (hd_listen_adopt(&ls[i], fd, proto) < 0)
                 return -1;
+            ls[i].keep_path = keep;
+            ls[i].adopted = true;
             continue;
         }
         int pick = -1;
@@ -86,6 +94,7 @@ static int hd_open_sockets(const hd_config_t *cfg, hd_listener_t *ls)
             ls[i] = sd[pick];
             ls[i].proto = proto;
             ls[i].keep_path = true;
+            ls[i].adopted = true;
             hd_log(HD_LOG_INFO, "using the socket systemd passed as fd %d for %s", ls[i].fd,
                    addr);
             continue;
@@ -100,8 +109,8 @@ static int hd_open_sockets(const hd_config_t *cfg, hd_listener_t *ls)
             hd_listen_close(&sd[j], false);
         }
     /* Sockets a previous image had but this config no longer names. */
-    for (size_t i = cfg->nsockets; hd_reexec_fd(i) >= 0; i++)
-        close(hd_reexec_fd(i));
+    for (size_t i = cfg->nsockets; hd_reexec_fd(i, NULL) >= 0; i++)
+        close(hd_reexec_fd(i, NULL));
     unsetenv("HERD_REEXEC_FDS");
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
@@ -113,8 +122,10 @@ static int hd_open_sockets(const hd_config_t *cfg, hd_listener_t *ls)
         hd_log(HD_LOG_ERR, "--chown-socket %s: no such user or group", cfg->chown_socket);
         return -1;
     }
+    /* Only sockets bound here: inherited ones keep what they were given
+       (after a reload the master may no longer be allowed to change them). */
     for (size_t i = 0; i < cfg->nsockets; i++)
-        if (!ls[i].keep_path && hd_listen_permissions(&ls[i], cfg->chmod_socket, uid, gid,
+        if (!ls[i].adopted && hd_listen_permissions(&ls[i], cfg->chmod_socket, uid, gid,
                                                       cfg->chown_socket != NULL) < 0)
             return -1;
     return 0;
@@ -164,10 +175,17 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.nsockets; i++)
         hd_log(HD_LOG_INFO, "listening on %s (%s)", ls[i].name, hd_proto_name(ls[i].proto));
 
-    if (cfg.pidfile && hd_pidfile_write(cfg.pidfile) < 0)
-        goto fail;
-    if (hd_drop_privileges(cfg.uid, cfg.gid) < 0)
-        goto fail;
+    /* A reloading master re-executes with the same pid, already as --uid:
+       the pid file is right and the privileges are gone. */
+    if (reexec) {
+        if (cfg.pidfile)
+            hd_pidfile_adopt(cfg.pidfile);
+    } else {
+        if (cfg.pidfile && hd_pidfile_write(cfg.pidfile) < 0)
+            goto fail;
+        if (hd_drop_privileges(cfg.uid, cfg.gid) < 0)
+            goto fail;
+    }
     if (hd_py_init(&cfg) < 0)
         goto fail;
     if (!cfg.lazy_apps) {

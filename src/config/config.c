@@ -128,7 +128,7 @@ static const hd_opt_t hd_options[] = {
      .help = "serve HTTP/1.1 on ADDR: host:port, :port, [::1]:port or a unix socket path"},
     {.name = "socket", .aliases = {"uwsgi-socket"}, .short_name = 's', SOCKET(HD_PROTO_UWSGI),
      .section = SEC_SOCKETS, .arg = "ADDR",
-     .help = "serve the uwsgi protocol on ADDR (not served yet)"},
+     .help = "serve the uwsgi protocol (nginx's uwsgi_pass) on ADDR"},
     {.name = "listen", .short_name = 'l', INT(listen_backlog, 1, 65535, 1024),
      .section = SEC_SOCKETS, .arg = "N", .help = "listen backlog of each socket"},
 
@@ -225,8 +225,10 @@ static const hd_opt_t hd_options[] = {
      .help = "accepted, no effect: herd's workers need no accept lock"},
     {.name = "need-app", NOOP, .section = SEC_COMPAT,
      .help = "accepted: herd always stops when the app cannot be loaded"},
-    {.name = "post-buffering", NOOP, .section = SEC_COMPAT, .flags = 0,
-     .help = "accepted, no effect: herd streams request bodies to the app"},
+    {.name = "post-buffering", SIZE(post_buffering, 0, 1LL << 40, 0), .section = SEC_COMPAT,
+     .arg = "N", .help = "accepted, no effect: herd streams request bodies to the app"},
+    {.name = "strict", NOOP, .section = SEC_COMPAT,
+     .help = "accepted: herd always refuses unknown options"},
     {.name = "plugins", .aliases = {"plugin"}, STR(plugins), .check = check_plugins,
      .section = SEC_COMPAT, .arg = "NAME",
      .help = "accepted for python plugins (python, python3, python311, ...): Python is "
@@ -263,6 +265,9 @@ static const hd_opt_t hd_options[] = {
     {.name = "spooler", REFUSED("herd has no spooler; use a task queue")},
     {.name = "mule", REFUSED("herd has no mules; run background work in its own process")},
     {.name = "cheaper", REFUSED("herd runs a fixed number of workers; set --processes")},
+    {.name = "cheaper-algo", REFUSED("herd runs a fixed number of workers; set --processes")},
+    {.name = "cheaper-initial", REFUSED("herd runs a fixed number of workers; set --processes")},
+    {.name = "cheaper-step", REFUSED("herd runs a fixed number of workers; set --processes")},
     {.name = "static-map", REFUSED("herd does not serve static files; use your proxy or the "
                                    "app (e.g. WhiteNoise)")},
     {.name = "stats", REFUSED("the stats server is not implemented yet")},

@@ -79,6 +79,7 @@ typedef struct hd_config_s {
     char *logto;        /* --logto FILE: log there (reopened on SIGUSR1) */
     char *touch_reload; /* --touch-reload FILE: reload when its mtime changes */
     char *plugins;      /* --plugins python3: accepted for python plugins only */
+    size_t post_buffering; /* --post-buffering N: accepted, no effect (bodies stream) */
 
     /* The config module's own state (where each value came from, for
        --print-config; the parse in progress); NULL until an option is

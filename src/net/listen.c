@@ -63,8 +63,9 @@ static int hd_listen_unix(hd_listener_t *l, const char *path, int backlog)
     l->is_unix = true;
     l->unix_path = abstract ? NULL : strdup(path);
     snprintf(l->name, sizeof(l->name), "%s", path);
+    /* PEP 3333: SERVER_NAME and SERVER_PORT are never empty. */
     snprintf(l->server_name, sizeof(l->server_name), "localhost");
-    l->server_port[0] = '\0';
+    snprintf(l->server_port, sizeof(l->server_port), "80");
     return 0;
 fail:
     close(l->fd);
@@ -200,6 +201,7 @@ int hd_listen_adopt(hd_listener_t *l, int fd, int proto)
             l->unix_path = strdup(sun->sun_path);
         }
         snprintf(l->server_name, sizeof(l->server_name), "localhost");
+        snprintf(l->server_port, sizeof(l->server_port), "80");
         return 0;
     }
     hd_listen_name(l, NULL);

@@ -19,6 +19,7 @@ typedef struct hd_listener_s {
     char server_port[8];  /* SERVER_PORT: the bound port ("" for unix) */
     char *unix_path;      /* owned; unlinked by hd_listen_close */
     bool keep_path;       /* systemd's socket: never unlink it */
+    bool adopted;         /* inherited (reload, systemd): not bound here */
 } hd_listener_t;
 
 /*

@@ -60,6 +60,11 @@ int hd_pidfile_write(const char *path)
     return 0;
 }
 
+void hd_pidfile_adopt(const char *path)
+{
+    snprintf(hd_pidfile_path, sizeof(hd_pidfile_path), "%s", path);
+}
+
 void hd_pidfile_remove(void)
 {
     char buf[32] = "";

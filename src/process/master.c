@@ -269,7 +269,9 @@ static void hd_master_reload(hd_master_t *m)
         for (size_t i = 0; i < m->nls; i++) {
             int fl = fcntl(m->ls[i].fd, F_GETFD);
             fcntl(m->ls[i].fd, F_SETFD, fl & ~FD_CLOEXEC);
-            fo += (size_t)snprintf(fds + fo, sizeof(fds) - fo, "%s%d", i ? "," : "", m->ls[i].fd);
+            /* "k": a socket systemd owns, never to be unlinked or chmod-ed */
+            fo += (size_t)snprintf(fds + fo, sizeof(fds) - fo, "%s%d%s", i ? "," : "",
+                                   m->ls[i].fd, m->ls[i].keep_path ? "k" : "");
         }
         for (int i = 1; i <= HD_MAX_WORKERS && po < sizeof(pids) - 64; i++) {
             if (m->slots[i].pid > 0)

@@ -39,6 +39,8 @@ void hd_signals_reset(void);
    -1 with the reason logged. */
 int hd_daemonize(const char *logfile);
 int hd_pidfile_write(const char *path);
+/* After a reload by re-exec: the file is already ours (same pid). */
+void hd_pidfile_adopt(const char *path);
 void hd_pidfile_remove(void);
 /* "user[:group]" (names or numbers) to ids. */
 int hd_owner_parse(const char *spec, uid_t *uid, gid_t *gid);

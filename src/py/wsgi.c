@@ -199,13 +199,15 @@ static int hd_set_str(PyObject *env, PyObject *key, const char *s, size_t len)
     return rc;
 }
 
-/* Appends ", value" to an existing header entry. */
+/* Appends ", value" to an existing header entry ("; value" for Cookie, as
+   RFC 9113 joins cookies: ", " would glue two cookies into one value). */
 static int hd_join_header(PyObject *env, PyObject *key, PyObject *old, const char *s, size_t len)
 {
     PyObject *v = PyUnicode_DecodeLatin1(s, (Py_ssize_t)len, NULL);
     if (v == NULL)
         return -1;
-    PyObject *joined = PyUnicode_FromFormat("%U, %U", old, v);
+    bool cookie = PyUnicode_CompareWithASCIIString(key, "HTTP_COOKIE") == 0;
+    PyObject *joined = PyUnicode_FromFormat(cookie ? "%U; %U" : "%U, %U", old, v);
     Py_DECREF(v);
     if (joined == NULL)
         return -1;

@@ -615,12 +615,21 @@ static void hd_conn_log_access(hd_conn_t *c, uint64_t nreq)
     strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
     const hd_http_request_t *h = &c->req.http;
     int tl = h->target.len > 1024 ? 1024 : (int)h->target.len;
+    /* Behind nginx the client is nginx's REMOTE_ADDR, as uWSGI logs it. */
+    char raddr[64];
+    const char *remote = c->remote_addr[0] ? c->remote_addr : "-";
+    const hd_str_t *ra = c->req.uwsgi ? hd_uwsgi_get(c->req.uwsgi, "REMOTE_ADDR") : NULL;
+    if (ra != NULL && ra->len > 0 && ra->len < sizeof(raddr)) {
+        memcpy(raddr, ra->base, ra->len);
+        raddr[ra->len] = '\0';
+        remote = raddr;
+    }
     int n = snprintf(line, sizeof(line),
                      "[pid: %d|app: 0|req: %llu/%llu] %s () {%zu vars in %zu bytes} [%s] %.*s %.*s "
                      "=> generated %llu bytes in %ld msecs (HTTP/1.%d %d) %d headers in %zu bytes "
                      "(1 switches on core %d)\n",
                      (int)getpid(), (unsigned long long)c->nreq, (unsigned long long)nreq,
-                     c->remote_addr[0] ? c->remote_addr : "-", h->num_headers + 14, c->head_len,
+                     remote, h->num_headers + 14, c->head_len,
                      date, (int)h->method.len, h->method.base, tl, h->target.base,
                      (unsigned long long)c->resp_sent, ms, h->minor_version, c->status,
                      c->resp_nheaders, c->resp_head_bytes, c->thr->id);

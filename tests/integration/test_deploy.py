@@ -5,8 +5,7 @@ activation, --touch-reload, ini files, --print-config, UWSGI_* variables,
 refused options; and the uwsgi.ini files of tests/integration/migration/,
 run unchanged (but for static-map) behind a real nginx.
 
-Tests that need root (chown, --uid) are skipped without it. Known server bugs
-are strict xfails naming the cause: they fail loudly once fixed.
+Tests that need root (chown, --uid) are skipped without it.
 """
 
 import fcntl
@@ -336,10 +335,6 @@ def test_several_sockets_at_once(herd, sockdir):
 
 
 @pytest.mark.parametrize("where", ["unix", "tcp"])
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the access line of a uwsgi request names the socket peer (nginx: '-' on a "
-    "unix socket, its own address on TCP) instead of the REMOTE_ADDR nginx sent, which "
-    "uWSGI logs (src/server/conn.c hd_conn_log_access uses c->remote_addr)"))
 def test_access_log_names_the_client_behind_nginx(herd, sockdir, where):
     addr = os.path.join(sockdir, "u.sock") if where == "unix" else "127.0.0.1:0"
     h = start(herd, "--socket", addr)
@@ -459,10 +454,6 @@ def test_unknown_uid_stops_herd():
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: a reload re-executes the master, which is no longer root, and "
-    "hd_drop_privileges() calls initgroups() again: EPERM, herd exits 1 and its "
-    "workers die with it (src/main.c, src/process/daemon.c)"))
 def test_reload_with_uid_keeps_serving(herd):
     h = start(herd, "--http-socket", "127.0.0.1:0", "--uid", "nobody", "--gid", "nogroup")
     addr = listening(h)[0][0]
@@ -700,10 +691,6 @@ def test_listen_fds_for_another_pid_are_ignored(herd, sockdir):
     assert ask(path, "http").status == 200
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: after a reload (re-exec) the sockets are adopted from HERD_REEXEC_FDS "
-    "with keep_path false, so herd unlinks systemd's unix socket at exit "
-    "(src/main.c hd_open_sockets: the systemd origin is not passed across the re-exec)"))
 def test_socket_activation_socket_file_survives_a_reload(herd, sockdir):
     path = os.path.join(sockdir, "app.sock")
     with _unix_listener(path) as u:
@@ -875,10 +862,6 @@ def test_plugins(tmp_path, value, ok):
         assert "uwsgi.ini:2: plugins: '%s' is not a python plugin" % value in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: uWSGI's post-buffering takes a size (post-buffering = 8192, common in "
-    "Django uwsgi.ini files); herd's table declares it a flag, so such a file is refused "
-    "(src/config/config.c)"))
 def test_post_buffering_takes_a_size_as_in_uwsgi(tmp_path):
     ini = tmp_path / "uwsgi.ini"
     ini.write_text("[uwsgi]\nhttp-socket = :0\nwsgi-file = app.py\npost-buffering = 8192\n")

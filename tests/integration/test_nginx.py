@@ -206,10 +206,7 @@ def test_environ_of_a_get(stack, via):
         assert env["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
 
 
-@pytest.mark.parametrize("via", VIAS[:3] + (pytest.param("http10", marks=pytest.mark.xfail(
-    strict=True, reason="server bug: on a unix --http-socket SERVER_PORT is '' (PEP 3333: "
-    "SERVER_NAME and SERVER_PORT can never be empty strings); src/net/listen.c leaves "
-    "server_port empty for unix sockets and src/py/wsgi.c uses it as is")),))
+@pytest.mark.parametrize("via", VIAS)
 def test_server_name_and_port_are_never_empty(stack, via):
     env = get_json(stack, via, "/env")
     assert env["SERVER_NAME"] != "" and env["SERVER_PORT"] != "", (env["SERVER_NAME"], env["SERVER_PORT"])

@@ -104,7 +104,7 @@ def test_environ_duplicate_headers_joined(srv):
     env = srv.get_json("/env", headers=[("X-Dup", "a"), ("X-Dup", "b"), ("x-dup", "c"),
                                         ("Cookie", "k1=v1"), ("Cookie", "k2=v2")])
     assert env["HTTP_X_DUP"] == "a, b, c"
-    assert env["HTTP_COOKIE"] == "k1=v1, k2=v2"
+    assert env["HTTP_COOKIE"] == "k1=v1; k2=v2"  # cookies join with "; " (RFC 9113)
 
 
 def test_environ_header_names_mapped(srv):

@@ -640,7 +640,7 @@ static void test_deploy_options(void)
     CHECK(parse_args(&c, ARGS(BASE, "--chmod-socket=660", "--chown-socket", "www:www", "--uid",
                               "www", "--gid", "33", "--pidfile", "/run/h.pid", "--daemonize",
                               "/tmp/h.log", "--logto", "/tmp/l.log", "--touch-reload", "/tmp/t",
-                              "--vacuum", "--thunder-lock", "--need-app", "--post-buffering",
+                              "--vacuum", "--thunder-lock", "--need-app", "--post-buffering", "8192",
                               "--plugins", "0:python3,python311")) == 0);
     CHECK(strcmp(c.chmod_socket, "660") == 0 && strcmp(c.chown_socket, "www:www") == 0);
     CHECK(strcmp(c.uid, "www") == 0 && strcmp(c.gid, "33") == 0);
