@@ -49,9 +49,18 @@ typedef struct {
     char name[48];
     unsigned char len;
     PyObject *key;
+} hd_keyslot_t;
+
+/* Header name bytes as sent -> interned environ key. Bounded, so that a
+   client sending random names cannot grow it: past half full, keys are
+   made per request instead. */
+typedef struct {
+    hd_keyslot_t slots[HD_KEYCACHE_SIZE];
+    unsigned used;
 } hd_keycache_t;
-static hd_keycache_t hd_keycache[HD_KEYCACHE_SIZE];
-static unsigned hd_keycache_used;
+
+static hd_keycache_t hd_httpkeys; /* "User-Agent" -> "HTTP_USER_AGENT" */
+static hd_keycache_t hd_rawkeys;  /* uwsgi vars: the name is the key */
 
 static uint32_t hd_hash(const char *s, size_t n)
 {
@@ -61,23 +70,48 @@ static uint32_t hd_hash(const char *s, size_t n)
     return h;
 }
 
+/* New reference to the cached key for name, or NULL (no exception). */
+static PyObject *hd_keycache_find(hd_keycache_t *kc, const char *name, size_t len)
+{
+    if (len >= sizeof(kc->slots[0].name))
+        return NULL;
+    for (uint32_t i = hd_hash(name, len) & (HD_KEYCACHE_SIZE - 1); kc->slots[i].key != NULL;
+         i = (i + 1) & (HD_KEYCACHE_SIZE - 1)) {
+        hd_keyslot_t *e = &kc->slots[i];
+        if (e->len == len && memcmp(e->name, name, len) == 0) {
+            Py_INCREF(e->key);
+            return e->key;
+        }
+    }
+    return NULL;
+}
+
+/* Interns *key and remembers it for name, if there is room. */
+static void hd_keycache_add(hd_keycache_t *kc, const char *name, size_t len, PyObject **key)
+{
+    if (len >= sizeof(kc->slots[0].name) || kc->used >= HD_KEYCACHE_SIZE / 2)
+        return;
+    PyUnicode_InternInPlace(key);
+    uint32_t i = hd_hash(name, len) & (HD_KEYCACHE_SIZE - 1);
+    while (kc->slots[i].key != NULL)
+        i = (i + 1) & (HD_KEYCACHE_SIZE - 1);
+    memcpy(kc->slots[i].name, name, len);
+    kc->slots[i].len = (unsigned char)len;
+    kc->slots[i].key = *key;
+    Py_INCREF(*key);
+    kc->used++;
+}
+
 /* New reference to "HTTP_NAME" for a header name, or NULL (and no exception)
    when the name must not reach the app (contains '_': it would be
    indistinguishable from the dash form, a spoofing vector). */
 static PyObject *hd_http_key(const char *name, size_t len, bool *drop)
 {
     char buf[5 + 256];
+    PyObject *key = hd_keycache_find(&hd_httpkeys, name, len);
     *drop = false;
-    if (len < sizeof(hd_keycache[0].name)) {
-        uint32_t i = hd_hash(name, len) & (HD_KEYCACHE_SIZE - 1);
-        while (hd_keycache[i].key != NULL) {
-            if (hd_keycache[i].len == len && memcmp(hd_keycache[i].name, name, len) == 0) {
-                Py_INCREF(hd_keycache[i].key);
-                return hd_keycache[i].key;
-            }
-            i = (i + 1) & (HD_KEYCACHE_SIZE - 1);
-        }
-    }
+    if (key != NULL)
+        return key;
     if (memchr(name, '_', len) != NULL) {
         *drop = true;
         return NULL;
@@ -90,52 +124,23 @@ static PyObject *hd_http_key(const char *name, size_t len, bool *drop)
         char ch = name[j];
         kb[5 + j] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
     }
-    PyObject *key = PyUnicode_DecodeLatin1(kb, (Py_ssize_t)(5 + len), NULL);
+    key = PyUnicode_DecodeLatin1(kb, (Py_ssize_t)(5 + len), NULL);
     if (kb != buf)
         PyMem_Free(kb);
-    if (key == NULL)
-        return NULL;
-    if (len < sizeof(hd_keycache[0].name) && hd_keycache_used < HD_KEYCACHE_SIZE / 2) {
-        PyUnicode_InternInPlace(&key);
-        uint32_t i = hd_hash(name, len) & (HD_KEYCACHE_SIZE - 1);
-        while (hd_keycache[i].key != NULL)
-            i = (i + 1) & (HD_KEYCACHE_SIZE - 1);
-        memcpy(hd_keycache[i].name, name, len);
-        hd_keycache[i].len = (unsigned char)len;
-        hd_keycache[i].key = key;
-        Py_INCREF(key);
-        hd_keycache_used++;
-    }
+    if (key != NULL)
+        hd_keycache_add(&hd_httpkeys, name, len, &key);
     return key;
 }
 
-/* New reference to an environ key given as is (uwsgi vars), cached like
-   the HTTP_* keys. */
-static hd_keycache_t hd_rawcache[HD_KEYCACHE_SIZE];
-static unsigned hd_rawcache_used;
-
+/* New reference to an environ key given as is (uwsgi vars). */
 static PyObject *hd_raw_key(const char *name, size_t len)
 {
-    uint32_t i = hd_hash(name, len) & (HD_KEYCACHE_SIZE - 1);
-    if (len < sizeof(hd_rawcache[0].name)) {
-        while (hd_rawcache[i].key != NULL) {
-            if (hd_rawcache[i].len == len && memcmp(hd_rawcache[i].name, name, len) == 0) {
-                Py_INCREF(hd_rawcache[i].key);
-                return hd_rawcache[i].key;
-            }
-            i = (i + 1) & (HD_KEYCACHE_SIZE - 1);
-        }
-    }
-    PyObject *key = PyUnicode_DecodeLatin1(name, (Py_ssize_t)len, NULL);
-    if (key != NULL && len < sizeof(hd_rawcache[0].name) &&
-        hd_rawcache_used < HD_KEYCACHE_SIZE / 2) {
-        PyUnicode_InternInPlace(&key);
-        memcpy(hd_rawcache[i].name, name, len);
-        hd_rawcache[i].len = (unsigned char)len;
-        hd_rawcache[i].key = key;
-        Py_INCREF(key);
-        hd_rawcache_used++;
-    }
+    PyObject *key = hd_keycache_find(&hd_rawkeys, name, len);
+    if (key != NULL)
+        return key;
+    key = PyUnicode_DecodeLatin1(name, (Py_ssize_t)len, NULL);
+    if (key != NULL)
+        hd_keycache_add(&hd_rawkeys, name, len, &key);
     return key;
 }
 

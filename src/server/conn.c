@@ -177,16 +177,24 @@ static int hd_conn_wait(hd_conn_t *c, short events)
     return 0;
 }
 
+/* After a failed socket call: true if it should be tried again (EINTR, or
+   EAGAIN and the socket became ready in time); false marks the connection
+   for closing. */
+static bool hd_conn_retry(hd_conn_t *c, short events)
+{
+    if (errno == EINTR || (errno == EAGAIN && hd_conn_wait(c, events) == 0))
+        return true;
+    c->close_after = true;
+    return false;
+}
+
 static int hd_conn_writev_all(hd_conn_t *c, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
         ssize_t n = writev(c->fd, iov, cnt);
         if (n < 0) {
-            if (errno == EINTR)
+            if (hd_conn_retry(c, POLLOUT))
                 continue;
-            if (errno == EAGAIN && hd_conn_wait(c, POLLOUT) == 0)
-                continue;
-            c->close_after = true;
             return -1;
         }
         while (cnt > 0 && (size_t)n >= iov->iov_len) {
@@ -576,11 +584,8 @@ int hd_conn_sendfile(hd_conn_t *c, int fd, off_t offset, size_t count)
         }
         if (n == 0) /* the file shrank: the length we announced is wrong */
             break;
-        if (errno == EINTR)
+        if (hd_conn_retry(c, POLLOUT))
             continue;
-        if (errno == EAGAIN && hd_conn_wait(c, POLLOUT) == 0)
-            continue;
-        c->close_after = true;
         return -1;
     }
     if (count > 0)
