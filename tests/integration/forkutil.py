@@ -383,7 +383,6 @@ class Fleet:
     def reload(self, path="/info"):
         """SIGHUP: every worker is replaced; the new ones all answer."""
         old = set(self.live().values())
-        mark = self.p.mark()
         self.p.signal(signal.SIGHUP)
         deadline = time.monotonic() + T(15)
         while True:
