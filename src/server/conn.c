@@ -67,8 +67,8 @@ struct hd_conn_s {
     size_t head_len;  /* this request's head, at buf[0..head_len) */
     size_t body_pos;  /* first unconsumed byte after the head */
     bool read_full;   /* the last read filled the buffer: the socket may hold more */
-    time_t head_start; /* when the current head's first byte came (0: none yet) */
-    time_t idle_since;
+    int64_t head_start; /* ms: when the current head's first byte came (0: none) */
+    int64_t idle_since; /* ms: since when the connection waits for a request */
 
     /* request body */
     int64_t body_left; /* Content-Length bytes not yet given to the app */
@@ -116,7 +116,7 @@ struct hd_server_s {
     _Atomic int busy;  /* threads inside the app */
     _Atomic bool stopping;
     pthread_mutex_t sweep_lock;
-    time_t last_sweep;
+    int64_t last_sweep; /* ms */
     _Atomic uint64_t requests;
     size_t head_max;
     hd_thread_t *threads;
@@ -130,11 +130,14 @@ static void hd_conn_close(hd_conn_t *c);
 static void hd_server_stop(hd_server_t *s, hd_thread_t *t);
 static void hd_server_check_exit(hd_server_t *s);
 
-static time_t hd_now(void)
+/* Monotonic milliseconds. Timeouts are measured in ms, never in whole
+   seconds: truncation would close an idle keep-alive connection up to a
+   second early, inside a proxy's (shorter) reuse window. */
+static int64_t hd_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const hd_request_t *hd_conn_request(hd_conn_t *c)
@@ -997,8 +1000,8 @@ static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
    stopping). One thread at a time, at most once a second unless forced. */
 static void hd_server_sweep(hd_server_t *s, hd_thread_t *t, bool force)
 {
-    time_t now = hd_now();
-    if (!force && now == s->last_sweep)
+    int64_t now = hd_now();
+    if (!force && now - s->last_sweep < 1000)
         return;
     if (pthread_mutex_trylock(&s->sweep_lock) != 0)
         return;
@@ -1011,14 +1014,14 @@ static void hd_server_sweep(hd_server_t *s, hd_thread_t *t, bool force)
         bool expired;
         int status = 0;
         if (s->stopping) /* idle keep-alive at once; a fresh one gets 1 s to ask */
-            expired = c->len == 0 && (c->nreq > 0 || now - c->idle_since >= 1);
+            expired = c->len == 0 && (c->nreq > 0 || now - c->idle_since >= 1000);
         else if (c->len > 0) {
-            expired = now - c->head_start >= s->cfg->socket_timeout;
+            expired = now - c->head_start >= (int64_t)s->cfg->socket_timeout * 1000;
             status = 408;
         } else if (c->nreq == 0)
-            expired = now - c->idle_since >= s->cfg->socket_timeout;
+            expired = now - c->idle_since >= (int64_t)s->cfg->socket_timeout * 1000;
         else
-            expired = now - c->idle_since >= s->cfg->http_keepalive;
+            expired = now - c->idle_since >= (int64_t)s->cfg->http_keepalive * 1000;
         if (expired && hd_conn_claim(c)) {
             if (status) {
                 c->thr = t; /* the sweeping thread waits, without the GIL */
