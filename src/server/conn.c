@@ -42,6 +42,7 @@ enum { HD_CONN_FREE = 0, HD_CONN_IDLE, HD_CONN_BUSY, HD_CONN_PENDING };
 #define HD_EV_SIGNAL 2ULL
 
 #define HD_BODY_AREA 16384 /* room after the head for body bytes */
+#define HD_DRAIN_MAX (1024 * 1024) /* unread body drained to keep a connection */
 
 typedef struct hd_thread_s {
     hd_server_t *srv;
@@ -480,6 +481,11 @@ static void hd_conn_frame(hd_conn_t *c, int64_t total)
 
     if (c->srv->stopping || !c->keep_alive)
         c->close_after = true;
+    /* Known now that the connection cannot be reused: the client still
+       waits for "100 Continue", or more body is left than we would drain.
+       Saying so in the head keeps a proxy from reusing it. */
+    if (c->continue_due || (!c->chunked && c->body_left > HD_DRAIN_MAX))
+        c->close_after = true;
     c->resp_chunked = false;
     if (c->app_te) {
         c->close_after = true; /* the app frames its own body: end it by closing */
@@ -741,7 +747,7 @@ static bool hd_conn_serve(hd_conn_t *c)
             if (n == 0)
                 break;
             drained += (uint64_t)n;
-            if (drained > 1024 * 1024)
+            if (drained > HD_DRAIN_MAX)
                 return false;
         }
     }
@@ -867,6 +873,12 @@ static void hd_conn_close(hd_conn_t *c)
 {
     hd_server_t *s = c->srv;
     int fd = c->fd;
+    /* close() with unread bytes in the socket sends a reset, which can
+       destroy the response still in flight to the client: discard what has
+       arrived (non-blocking, bounded) first. */
+    for (int i = 0; i < 16; i++)
+        if (read(fd, c->buf, c->cap) <= 0)
+            break;
     free(c->buf);
     c->buf = NULL;
     c->len = c->cap = 0;

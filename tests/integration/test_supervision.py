@@ -87,9 +87,14 @@ def test_max_requests_under_load_no_client_errors(herd):
 def test_max_requests_delta_staggers_workers(herd):
     h = herd("--processes", "2", "--max-requests", "4", "--max-requests-delta", "3",
              app="supervise.py", workers=2)
-    wait_until(lambda: (_pid(h), len(h.find_all(r"served \d+ requests")) >= 2)[1], T(20))
-    counts = sorted(int(m.group(1)) for m in h.find_all(r"served (\d+) requests"))[:2]
-    assert counts == [4, 7], h.tail()
+    def first_counts():  # worker id -> requests served when it first recycled
+        out = {}
+        for m in h.find_all(r"worker (\d+): served (\d+) requests"):
+            out.setdefault(int(m.group(1)), int(m.group(2)))
+        return out
+
+    wait_until(lambda: (_pid(h), len(first_counts()) >= 2)[1], T(20))
+    assert first_counts() == {1: 4, 2: 7}, h.tail()
 
 
 def test_max_worker_lifetime(herd):
