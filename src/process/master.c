@@ -180,10 +180,15 @@ static const char *hd_exit_reason(int status)
     return NULL;
 }
 
+static void hd_master_notify(hd_master_t *m);
+
 static void hd_master_reap(hd_master_t *m)
 {
     int status;
     pid_t pid;
+    /* A worker writes its messages before it exits: read them first, so
+       that a recycled worker's exit is known as one (not as a crash). */
+    hd_master_notify(m);
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int id = 0;
         bool old = false;
