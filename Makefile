@@ -107,6 +107,10 @@ test: deps-test
 	  PYTEST_ARGS="-q --ignore=tests/integration/test_fork_safety.py"
 	@$(MAKE) --no-print-directory test-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30)
 
+# ---- benchmarks (bench/README.md); long: never part of make test -----------
+bench: herd
+	bench/run $(BENCH_ARGS)
+
 include tests/unit/unit.mk
 include fuzz/fuzz.mk
 
