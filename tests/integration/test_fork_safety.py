@@ -355,11 +355,7 @@ def test_master_stderr_object_would_hang_the_worker(herd):
     Summary("stdio-control").add(respawns_until_hang=respawns, hung=len(stuck)).emit()
 
 
-@pytest.mark.parametrize("lazy", [
-    pytest.param(False, marks=pytest.mark.xfail(
-        strict=True, reason="herd bug: the worker's stdio repair (fix_stdio in src/py/helpers.py.h) "
-                            "replaces any sys.stdout, also one the app redirected in the master")),
-    True], ids=["preload", "lazy"])
+@pytest.mark.parametrize("lazy", [False, True], ids=["preload", "lazy"])
 def test_app_redirected_stdout_is_kept(herd, lazy):
     """herd gives workers new sys.stdout/sys.stderr objects only in place of
     the interpreter's own: an app that redirected sys.stdout to a file at
