@@ -206,6 +206,29 @@ def test_environ_of_a_get(stack, via):
         assert env["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
 
 
+def test_environ_same_over_uwsgi_and_http(stack):
+    """The same request through uwsgi_pass (unix, TCP) and proxy_pass gives the
+    app the same PEP 3333 environ; only what differs by nature differs (the
+    Host nginx names per server block, the CGI extras nginx adds over uwsgi,
+    the proxy's own headers and its end of the socket)."""
+    hdrs = [("X-Custom", "v1"), ("X-Custom", "v2"), ("Accept-Language", "fr"),
+            ("Content-Type", "text/plain")]
+    envs = {via: get_json(stack, via, "/env/a%20b/c?x=1&y=%2F", method="POST", headers=hdrs,
+                          body=b"hello")
+            for via in ("unix", "tcp", "http")}
+    by_nature = {"HTTP_HOST", "HTTP_X_FORWARDED_FOR", "HTTP_CONNECTION", "SERVER_NAME",
+                 "SERVER_PORT", "REMOTE_ADDR", "REMOTE_PORT", "DOCUMENT_ROOT", "REQUEST_SCHEME",
+                 "SERVER_PROTOCOL", "_pid", "_types"}
+    def core(env):
+        return {k: v for k, v in env.items() if k not in by_nature}
+    base = core(envs["http"])
+    for via in ("unix", "tcp"):
+        assert core(envs[via]) == base, (via, set(core(envs[via]).items()) ^ set(
+            (k, str(v)) for k, v in base.items()))
+    assert base["PATH_INFO"] == "/env/a b/c" and base["QUERY_STRING"] == "x=1&y=%2F"
+    assert base["CONTENT_LENGTH"] == "5" and base["HTTP_X_CUSTOM"] == "v1, v2"
+
+
 @pytest.mark.parametrize("via", VIAS)
 def test_server_name_and_port_are_never_empty(stack, via):
     env = get_json(stack, via, "/env")
