@@ -484,7 +484,8 @@ def collect_meta(args):
         pk[p] = v if v and "no packages" not in v else "not installed"
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "command": "bench/run " + " ".join(shlex.quote(a) for a in args.argv),
+        "command": ("BENCH_HERD=%s " % shlex.quote(os.environ["BENCH_HERD"]) if os.environ.get("BENCH_HERD") else "")
+        + "bench/run " + " ".join(shlex.quote(a) for a in args.argv),
         "cpu_model": model,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
@@ -523,7 +524,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5, help="seconds measured per run (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of load before measuring (default 1)")
-    ap.add_argument("--herd", default=os.path.join(REPO, "herd"), help="the herd binary (default ./herd)")
+    ap.add_argument("--herd", default=os.environ.get("BENCH_HERD") or os.path.join(REPO, "herd"),
+                    help="the herd binary (default $BENCH_HERD, else ./herd)")
     ap.add_argument("--server-cpu", default="0", help="core(s) for the server (taskset -c; default 0)")
     ap.add_argument("--wrk-cpu", default="1", help="core(s) for wrk (default 1)")
     ap.add_argument("--base-port", type=int, default=27100)
