@@ -459,6 +459,10 @@ static PyObject *hd_responder_call(hd_responder_t *self, PyObject *args, PyObjec
     static char *kwlist[] = {"status", "headers", "exc_info", NULL};
     PyObject *status, *headers, *exc_info = Py_None;
     Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (self->conn == NULL || self->write == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response() called after its request ended");
+        return NULL;
+    }
     if (kw == NULL && (n == 2 || n == 3)) { /* the usual call: no parsing */
         status = PyTuple_GET_ITEM(args, 0);
         headers = PyTuple_GET_ITEM(args, 1);
@@ -737,17 +741,20 @@ static hd_responder_t *hd_responder_get(hd_conn_t *c)
 }
 
 /* The request is over: detach the objects; keep them for the next request
-   unless the app still holds a reference. The bound write() holds one
-   reference to the responder, hence 2. */
+   unless the app still holds a reference to either. The responder and its
+   bound write() refer to each other (ours + write's = 2 on the responder),
+   and the type is not GC-tracked: when they are not kept, the cycle is
+   broken here, or neither would ever be freed. */
 static void hd_responder_put(hd_responder_t *self)
 {
     self->conn = NULL;
     Py_CLEAR(self->status);
     Py_CLEAR(self->headers);
-    if (hd_cached_resp == NULL && Py_REFCNT(self) == 1 && Py_REFCNT(self->write) == 1) {
+    if (hd_cached_resp == NULL && Py_REFCNT(self) == 2 && Py_REFCNT(self->write) == 1) {
         hd_cached_resp = self;
         return;
     }
+    Py_CLEAR(self->write);
     Py_DECREF(self);
 }
 
