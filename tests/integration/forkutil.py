@@ -46,7 +46,10 @@ BAD_PATTERNS = {
 
 DUMP_SIGNAL = int(signal.SIGRTMIN) + 5  # forkshared.DUMP_SIGNAL
 HAVE_GDB = shutil.which("gdb") is not None
-STRICT = os.environ.get("FORKTEST_STRICT") == "1"
+# A connection closed unserved while workers recycle fails the test, unless
+# FORKTEST_TOLERATE_DROPS=1 (counted then): herd before 7703463/edb90ef could
+# drop one in a few thousand at a graceful stop; that was no fork problem.
+STRICT = os.environ.get("FORKTEST_TOLERATE_DROPS") != "1"
 
 
 def herd_help():
@@ -248,9 +251,8 @@ class Fleet:
         by_slot=True (workers being recycled meanwhile): an answer from a
         worker that became ready since is accepted, and it is enough that
         every slot answered. A connection closed before any response byte
-        while workers recycle is counted in self.dropped and retried, unless
-        FORKTEST_STRICT=1: that is a race in herd's graceful stop (a fresh
-        connection closed unserved), not a fork-safety problem."""
+        fails, unless FORKTEST_TOLERATE_DROPS=1 (then it is counted in
+        self.dropped and retried)."""
         live = self.wait_live()
         pid_to_wid = {pid: wid for wid, pid in live.items()}
         seen = {}
