@@ -1,9 +1,14 @@
 /*
  * process/master: the table of worker slots and the policy around it.
  *
- * The loop waits on a signalfd, the workers' notification pipe and a 100 ms
- * tick. Signals are data: SIGCHLD reaps, TERM/INT stop gracefully, QUIT stops
- * now, HUP reloads, TTIN/TTOU add or remove a worker.
+ * The loop runs in a supervisor thread that never touches Python; the main
+ * thread forks on its request (process/forker.h). It waits on a signalfd,
+ * the workers' notification pipe, the forker's results and a 100 ms tick.
+ * Signals are data: SIGCHLD reaps, TERM/INT stop gracefully, QUIT stops
+ * now, HUP reloads, TTIN/TTOU add or remove a worker. A fork waits for the
+ * GIL (a Python thread of the master may keep it for seconds): meanwhile
+ * the slot is "forking" and everything else goes on. Once a stop began the
+ * forker drops what it was asked, and a worker forked anyway is killed.
  *
  * Respawn: a worker that dies is replaced at once, unless it keeps dying
  * right after start (before ready, or by itself within a second): from the
@@ -18,11 +23,13 @@
 #include "process/process.h"
 
 #include "core/log.h"
+#include "process/forker.h"
 #include "process/scoreboard.h"
 #include "py/py.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +44,7 @@
 
 typedef struct hd_slot_s {
     pid_t pid;          /* the current process, 0: none */
+    bool forking;       /* asked the forker for a process (then pid is 0) */
     bool ready;
     bool wanted;        /* the slot should have a worker */
     double spawned_at;
@@ -62,6 +70,7 @@ typedef struct hd_master_s {
     double deadline; /* of a stop */
     int exit_code;
     int chain_next;  /* chain reload: next slot to replace, 0: none */
+    bool reload_pending; /* a reload by re-exec waits for a fork under way */
     double last_rss;
     bool notified_ready; /* systemd told READY=1 */
     struct timespec touch_mtime; /* --touch-reload's file, as last seen */
@@ -83,15 +92,29 @@ static int hd_master_alive(hd_master_t *m)
     return n;
 }
 
+/* Asks the forker for a worker in slot id; hd_master_forked learns how it
+   went. Never waits (the fork may wait for the GIL). */
 static void hd_master_spawn(hd_master_t *m, int id)
 {
     hd_slot_t *s = &m->slots[id];
-    pid_t pid = hd_py_fork();
-    if (pid == 0) {
-        int close_fds[] = {m->epfd, m->sigfd, m->ready_r};
-        hd_worker_main(m->cfg, m->ls, m->nls, id, m->ready_w, close_fds, 3);
+    if (hd_forker_request(id) < 0) {
+        hd_log_errno("cannot ask for the fork of worker %d", id);
+        s->respawn_at = hd_mono() + 1.0;
+        return;
     }
+    s->forking = true;
+}
+
+/* The forker's result for slot id: pid > 0 forked, < 0 failed (err), 0
+   dropped because a stop began. */
+static void hd_master_forked(hd_master_t *m, int id, pid_t pid, int err)
+{
+    hd_slot_t *s = &m->slots[id];
+    s->forking = false;
+    if (pid == 0)
+        return;
     if (pid < 0) {
+        errno = err;
         hd_log_errno("fork() failed for worker %d", id);
         s->respawn_at = hd_mono() + 1.0;
         return;
@@ -100,6 +123,15 @@ static void hd_master_spawn(hd_master_t *m, int id)
     s->ready = false;
     s->reason = NULL;
     s->spawned_at = hd_mono();
+    if (m->state != HD_RUNNING || !s->wanted) {
+        /* Asked for before a stop (or SIGTTOU), forked just after it: it
+           never served, nobody waits for it. */
+        s->reason = m->state != HD_RUNNING ? "stop" : "SIGTTOU";
+        hd_log(HD_LOG_INFO, "worker %d spawned (pid %d) after the %s: killing it", id, (int)pid,
+               m->state != HD_RUNNING ? "stop began" : "slot was removed");
+        kill(pid, SIGKILL);
+        return;
+    }
     hd_score_t *sc = hd_score(id);
     if (sc != NULL) {
         atomic_store(&sc->pid, (int)pid);
@@ -109,12 +141,31 @@ static void hd_master_spawn(hd_master_t *m, int id)
     hd_log(HD_LOG_INFO, "worker %d spawned (pid %d)", id, (int)pid);
 }
 
+/* Every result the forker has written. With the forker lock held that is
+   every worker forked so far: called before reading anything a new worker
+   may have caused (its readiness, its exit). */
+static void hd_master_results(hd_master_t *m)
+{
+    hd_fork_result_t r;
+    while (hd_forker_result(&r))
+        if (r.id >= 1 && r.id <= HD_MAX_WORKERS)
+            hd_master_forked(m, r.id, r.pid, r.err);
+}
+
+static int hd_master_forking(hd_master_t *m)
+{
+    int n = 0;
+    for (int i = 1; i <= HD_MAX_WORKERS; i++)
+        n += m->slots[i].forking;
+    return n;
+}
+
 /* Starts replacing worker id: a new process is forked now, the old one is
    stopped when the new one is ready (hd_master_notify). */
 static void hd_master_replace(hd_master_t *m, int id, const char *reason)
 {
     hd_slot_t *s = &m->slots[id];
-    if (m->state != HD_RUNNING || s->old_pid != 0)
+    if (m->state != HD_RUNNING || s->old_pid != 0 || s->forking)
         return;
     if (s->pid == 0) {
         s->respawn_at = 0; /* nothing to replace: spawn at the next tick */
@@ -149,6 +200,7 @@ static void hd_master_stop(hd_master_t *m, hd_mstate_e how, const char *why)
     if (m->state == HD_QUITTING || (m->state == HD_STOPPING && how == HD_STOPPING))
         return;
     m->state = how;
+    hd_forker_cancel(); /* before the kills: nothing forked after them */
     hd_sd_notify("STOPPING=1");
     if (how == HD_STOPPING) {
         hd_log(HD_LOG_INFO, "%s: graceful stop, waiting up to %d s for in-flight requests", why,
@@ -187,7 +239,9 @@ static void hd_master_reap(hd_master_t *m)
     int status;
     pid_t pid;
     /* A worker writes its messages before it exits: read them first, so
-       that a recycled worker's exit is known as one (not as a crash). */
+       that a recycled worker's exit is known as one (not as a crash). This
+       reads the forker's results too: a worker may die before its own
+       result is read, and waitpid() would not know it as ours. */
     hd_master_notify(m);
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int id = 0;
@@ -264,11 +318,24 @@ static void hd_master_reap(hd_master_t *m)
    --lazy-apps new workers import the app themselves: just replace them. */
 static void hd_master_reload(hd_master_t *m)
 {
-    if (m->state != HD_RUNNING)
+    bool reexec = !m->cfg->lazy_apps && hd_master_argv != NULL;
+    if (m->state != HD_RUNNING) {
+        m->reload_pending = false;
         return;
+    }
+    if (reexec && hd_master_forking(m) > 0) {
+        /* The new image must know every worker, and only the forker may
+           exec (forker.h): wait for the fork under way (it may be waiting
+           for the GIL). hd_master_loop comes back here. */
+        if (!m->reload_pending)
+            hd_log(HD_LOG_INFO, "reload: waiting for the fork under way to re-execute");
+        m->reload_pending = true;
+        return;
+    }
+    m->reload_pending = false;
     hd_sd_notify("RELOADING=1");
     m->notified_ready = false;
-    if (!m->cfg->lazy_apps && hd_master_argv != NULL) {
+    if (reexec) {
         char fds[256] = "", pids[8192] = "";
         size_t fo = 0, po = 0;
         for (size_t i = 0; i < m->nls; i++) {
@@ -290,7 +357,13 @@ static void hd_master_reload(hd_master_t *m)
         setenv("HERD_REEXEC_WORKERS", pids, 1);
         hd_log(HD_LOG_INFO, "SIGHUP: reloading: re-executing the master to import the app "
                             "anew; the workers are replaced once the new ones serve");
-        execv("/proc/self/exe", hd_master_argv);
+        /* From the main thread: the workers' death signal is bound to the
+           thread that forked them, which must survive the exec. */
+        hd_forker_release();
+        hd_forker_exec(hd_master_argv);
+        int saved = errno;
+        hd_forker_hold();
+        errno = saved;
         hd_log_errno("execv(/proc/self/exe) failed: replacing the workers without re-import");
         unsetenv("HERD_REEXEC_FDS");
         unsetenv("HERD_REEXEC_WORKERS");
@@ -360,6 +433,7 @@ static void hd_master_signal(hd_master_t *m)
 static void hd_master_notify(hd_master_t *m)
 {
     hd_msg_t msg;
+    hd_master_results(m); /* a worker may be ready before its result is read */
     while (read(m->ready_r, &msg, sizeof(msg)) == sizeof(msg)) {
         int id = msg.id;
         if (id < 1 || id > HD_MAX_WORKERS)
@@ -457,7 +531,7 @@ static void hd_master_tick(hd_master_t *m)
         }
         if (i > m->nwanted)
             continue;
-        if (s->pid == 0 && s->wanted && now >= s->respawn_at) {
+        if (s->pid == 0 && s->wanted && !s->forking && now >= s->respawn_at) {
             hd_master_spawn(m, i);
             continue;
         }
@@ -545,6 +619,66 @@ static void hd_master_adopt(hd_master_t *m)
 char **hd_master_argv;
 int hd_master_max_workers = HD_MAX_WORKERS;
 
+/* The supervisor thread's stack: the loop's deepest frame is a few tens of
+   KiB (reload's lists, a log line); room for sanitizer builds. */
+#define HD_MASTER_STACK (2u << 20)
+
+/* In a new worker, on the forker (the main) thread, GIL held. */
+static void hd_master_child(void *arg, int id)
+{
+    hd_master_t *m = arg;
+    int close_fds[] = {m->epfd, m->sigfd, m->ready_r};
+    hd_worker_main(m->cfg, m->ls, m->nls, id, m->ready_w, close_fds, 3);
+}
+
+/* The supervisor thread: the master's loop, then the process's exit. It
+   holds the forker lock except while it waits in epoll_wait. */
+static void *hd_master_loop(void *arg)
+{
+    hd_master_t *m = arg;
+    int resfd = hd_forker_result_fd();
+
+    hd_forker_hold();
+    for (;;) {
+        if (m->reload_pending && hd_master_forking(m) == 0)
+            hd_master_reload(m);
+        hd_master_tick(m);
+        if (m->state != HD_RUNNING && hd_master_alive(m) == 0) {
+            hd_master_results(m); /* forked after the stop: killed, then reaped */
+            if (hd_master_alive(m) == 0)
+                break;
+        }
+        struct epoll_event evs[4];
+        hd_forker_release();
+        int n = epoll_wait(m->epfd, evs, 4, 100);
+        int saved = errno;
+        hd_forker_hold();
+        if (n < 0 && saved != EINTR) {
+            errno = saved;
+            hd_log_errno("epoll_wait() failed in the master");
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == m->sigfd)
+                hd_master_signal(m);
+            else if (evs[i].data.fd == resfd)
+                hd_master_results(m);
+            else
+                hd_master_notify(m);
+        }
+    }
+    for (size_t i = 0; i < m->nls; i++)
+        hd_listen_close(&m->ls[i], true);
+    hd_log(HD_LOG_INFO, "bye (exit code %d)", m->exit_code);
+    /* Exit from here, with the forker lock held: nothing is forked any
+       more, and the main thread may be waiting for the GIL (a master thread
+       in a long C call) for a fork nobody needs. The master never finalises
+       Python (its threads may hold references anywhere): exit() needs no
+       GIL. */
+    hd_pidfile_remove();
+    exit(m->exit_code);
+}
+
 int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls)
 {
     static hd_master_t m;
@@ -574,30 +708,31 @@ int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls)
     m.ready_r = pipefd[0];
     m.ready_w = pipefd[1];
     fcntl(m.ready_r, F_SETFL, O_NONBLOCK);
+    if (hd_forker_init() < 0)
+        return 1;
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = m.sigfd};
     epoll_ctl(m.epfd, EPOLL_CTL_ADD, m.sigfd, &ev);
     ev.data.fd = m.ready_r;
     epoll_ctl(m.epfd, EPOLL_CTL_ADD, m.ready_r, &ev);
+    ev.data.fd = hd_forker_result_fd();
+    epoll_ctl(m.epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 
-    for (;;) {
-        hd_master_tick(&m);
-        if (m.state != HD_RUNNING && hd_master_alive(&m) == 0)
-            break;
-        struct epoll_event evs[4];
-        int n = epoll_wait(m.epfd, evs, 4, 100);
-        if (n < 0 && errno != EINTR) {
-            hd_log_errno("epoll_wait() failed in the master");
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == m.sigfd)
-                hd_master_signal(&m);
-            else
-                hd_master_notify(&m);
-        }
+    /* The supervisor inherits this thread's signal mask: herd's signals
+       stay blocked in every thread and are read from m.sigfd. */
+    pthread_attr_t attr;
+    pthread_t tid;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0)
+        rc = pthread_attr_setstacksize(&attr, HD_MASTER_STACK);
+    if (rc == 0)
+        rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (rc == 0)
+        rc = pthread_create(&tid, &attr, hd_master_loop, &m);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        hd_log_errno("pthread_create() failed for the master's loop");
+        return 1;
     }
-    for (size_t i = 0; i < nls; i++)
-        hd_listen_close(&ls[i], true);
-    hd_log(HD_LOG_INFO, "bye (exit code %d)", m.exit_code);
-    return m.exit_code;
+    hd_forker_run(hd_master_child, &m);
 }

@@ -1,8 +1,8 @@
 /*
  * process: the master and its workers. The master never serves requests: it
- * forks the workers (always through hd_py_fork), reaps and respawns them,
- * watches new workers become ready, and turns signals into policy. Nothing
- * here knows HTTP.
+ * forks the workers (always through hd_py_fork, on its main thread: see
+ * forker.h), reaps and respawns them, watches new workers become ready, and
+ * turns signals into policy. Nothing here knows HTTP.
  */
 #ifndef HD_PROCESS_H
 #define HD_PROCESS_H
@@ -20,7 +20,10 @@
 extern char **hd_master_argv;
 extern int hd_master_max_workers;
 
-/* Runs the master until shutdown; returns the process exit code. */
+/* Runs the master until shutdown, GIL released: the loop in a supervisor
+   thread, forks on this (the main) thread (forker.h). The supervisor exits
+   the process (removing the pid file) with the exit code; returns (1) only
+   if the master cannot be set up. */
 int hd_master_run(const hd_config_t *cfg, hd_listener_t *ls, size_t nls);
 
 /* In a freshly forked worker (GIL held): never returns. ready_fd is the

@@ -207,14 +207,24 @@ void hd_py_master_ready(const hd_config_t *cfg)
     hd_py_main_tstate = PyEval_SaveThread();
 }
 
-pid_t hd_py_fork(void)
+pid_t hd_py_fork(const hd_py_fork_ops_t *ops)
 {
+    static const hd_py_fork_ops_t none;
     pid_t pid;
     int saved;
 
+    if (ops == NULL)
+        ops = &none;
     /* 1. Re-attach the master's main thread state: take the GIL from any
-          Python thread of the master, so that none of them holds it at fork. */
+          Python thread of the master, so that none of them holds it at fork.
+          This may wait as long as such a thread keeps the GIL in a C call:
+          the master's loop runs elsewhere (process/forker.h). */
     PyEval_RestoreThread(hd_py_main_tstate);
+    if (ops->wanted != NULL && !ops->wanted(ops->arg)) {
+        hd_py_main_tstate = PyEval_SaveThread();
+        errno = ECANCELED;
+        return -1;
+    }
 
     PyObject *msg = hd_py_helper_call("master_threads", NULL);
     if (msg == NULL)
@@ -226,7 +236,16 @@ pid_t hd_py_fork(void)
     /* 2. at-fork "before" hooks and the interpreter's fork-sensitive locks. */
     PyOS_BeforeFork();
     /* 3. No Python API between here and PyOS_AfterFork_*. */
+    if (ops->enter != NULL && !ops->enter(ops->arg)) {
+        PyOS_AfterFork_Parent();
+        hd_py_main_tstate = PyEval_SaveThread();
+        errno = ECANCELED;
+        return -1;
+    }
     pid = fork();
+    saved = errno;
+    if (ops->leave != NULL)
+        ops->leave(ops->arg, pid, pid < 0 ? saved : 0);
     if (pid == 0) {
         /* 4c. First thing in the child: a GIL owned by this thread, the other
                threads' states dropped, locks re-initialised, at-fork hooks. */
@@ -237,7 +256,6 @@ pid_t hd_py_fork(void)
         Py_XDECREF(r);
         return 0; /* GIL held by this (the main) thread */
     }
-    saved = errno;
     /* 4p. The parent releases the locks, runs after_in_parent hooks, and
            lets its Python threads run again. */
     PyOS_AfterFork_Parent();

@@ -5,7 +5,8 @@
  * Thread-state rules (DESIGN.md section 2):
  * - The master's main thread initialises Python and owns its main thread
  *   state; it holds the GIL only while loading the app and while forking.
- * - Every fork goes through hd_py_fork().
+ * - Every fork goes through hd_py_fork(), on that thread (process/forker.h);
+ *   no other thread of the master calls into py/ once it runs.
  * - A worker thread attaches once (hd_py_thread_attach), then holds the GIL
  *   only while running the app (inside hd_py_wsgi_handle).
  */
@@ -33,13 +34,28 @@ int hd_py_load_app(const hd_config_t *cfg);
 /* After loading: gc.freeze() if asked; then the master releases the GIL. */
 void hd_py_master_ready(const hd_config_t *cfg);
 
+/* What the caller adds to the fork protocol; each hook may be NULL. */
+typedef struct hd_py_fork_ops_s {
+    /* GIL held, before PyOS_BeforeFork: false gives the fork up. */
+    bool (*wanted)(void *arg);
+    /* Right before fork(), after PyOS_BeforeFork: no Python API. false
+       gives the fork up as a failed fork does (after_in_parent hooks run). */
+    bool (*enter)(void *arg);
+    /* Right after fork() in both processes, before PyOS_AfterFork_*: no
+       Python API. pid and err: fork()'s result and errno. */
+    void (*leave)(void *arg, pid_t pid, int err);
+    void *arg;
+} hd_py_fork_ops_t;
+
 /*
- * The one fork of herd: takes the GIL with the master's main thread state,
- * PyOS_BeforeFork, fork, PyOS_AfterFork_Parent + release (parent) or
- * PyOS_AfterFork_Child + stdio repair (child: returns 0 with the GIL held).
- * Returns the pid, 0 in the child, -1 with errno on failure.
+ * The one fork of herd, from the master's main thread only: takes the GIL
+ * with the master's main thread state (waiting for any Python thread of the
+ * master that holds it), PyOS_BeforeFork, fork, PyOS_AfterFork_Parent +
+ * release (parent) or PyOS_AfterFork_Child + stdio repair (child: returns 0
+ * with the GIL held). ops may be NULL. Returns the pid, 0 in the child, -1
+ * with errno on failure (ECANCELED: a hook gave the fork up).
  */
-pid_t hd_py_fork(void);
+pid_t hd_py_fork(const hd_py_fork_ops_t *ops);
 
 /* In a new worker, GIL held: sets the worker id, runs the post-fork hooks,
    loads the app with --lazy-apps. Returns 0 or -1 (logged). */

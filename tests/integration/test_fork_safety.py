@@ -14,12 +14,15 @@ runs under Debian's python3): tests/forksafety/run-all.sh runs this file
 against herd built for 3.11, 3.11-dbg, 3.12 and 3.13.
 """
 import os
+import re
 import signal
 import time
 
 import pytest
 
-from forkutil import Summary, herd_help, start, wait_file
+import conftest
+from conftest import SCALE, T, wait_pids_gone
+from forkutil import EXIT_RE, Summary, herd_help, start, wait_file
 
 HELP = herd_help()
 HAS_MAX_REQUESTS = "--max-requests" in HELP
@@ -338,7 +341,7 @@ def test_master_stderr_object_would_hang_the_worker(herd):
 
     respawns = 0
     live = ready_or_hung()
-    while live and respawns < 40:
+    while live and respawns < 100:
         wid = 1 + respawns % f.n
         mark = f.p.mark()
         os.kill(live[wid], signal.SIGKILL)
@@ -450,3 +453,153 @@ def test_spawn_watchdog(herd, kind):
     f.check_log(allow=("watchdog", "backoff"))
     Summary("watchdog[%s]" % kind).add(watchdog_kills=len(f.p.find_all("not ready")),
                                        recovered_in_s="%.1f" % recovered).emit()
+
+
+# --------------------------------------------------------------------------
+# The master's loop never waits for the GIL
+#
+# A master thread that keeps the GIL in one long C call (apps/fork/gil_hog.py)
+# delays forks: a fork needs the GIL. It must not delay anything else the
+# master does: signals, reaping and logging deaths, stopping workers, exiting.
+
+HOG_SECONDS = 4.5 * SCALE
+PROMPT = T(1.0)  # "at once" for the master's loop, far below HOG_SECONDS
+
+
+def start_hog(herd, processes=2):
+    return herd("--processes", processes, "--threads", 1, "--disable-logging",
+                app="fork/gil_hog.py", workers=processes,
+                env={"HOG_SECONDS": "%.1f" % HOG_SECONDS})
+
+
+def hold_gil(herd, p):
+    """The master's hog thread takes the GIL for HOG_SECONDS; returns the log
+    mark from which its "holding" line is."""
+    mark = p.mark()
+    open(os.path.join(herd.tmpdir, "hog-go"), "w").close()
+    p.wait_for(r"gil-hog: holding the GIL", since=mark, timeout=5)
+    return mark
+
+
+def kill_worker(p, wid, since):
+    """SIGKILLs worker `wid`; returns its pid and how long the master took to
+    log its death."""
+    pid = p.worker_pids()[wid]
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    p.wait_for(r"worker %d \(pid %d\) killed by signal 9" % (wid, pid), since=since,
+               timeout=HOG_SECONDS + 10)
+    return pid, time.monotonic() - t0
+
+
+def group_members(pgid):
+    """Live (not zombie) processes of process group pgid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            out.append(int(d))
+    return out
+
+
+def check_hog_log(p):
+    text = p.log
+    for rx in ("Fatal Python error", "Invalid thread state", "Traceback", "not ready",
+               "AddressSanitizer", "runtime error:"):
+        assert not re.search(rx, text), "%r in herd's log:\n%s" % (rx, p.tail(40))
+
+
+def test_sigterm_while_master_thread_holds_gil(herd):
+    """A worker dies while a master thread holds the GIL, so the master's
+    respawn has to wait for the GIL; then SIGTERM: the workers are stopped
+    and the master exits at once, not when the GIL comes back, and no worker
+    is left behind (the fork nobody needs any more is dropped)."""
+    p = start_hog(herd)
+    mark = hold_gil(herd, p)
+    _, death_log = kill_worker(p, 1, mark)
+    t0 = time.monotonic()
+    p.signal(signal.SIGTERM)
+    code = p.wait(HOG_SECONDS + 10)
+    took = time.monotonic() - t0
+    assert code == 0, p.tail()
+    assert took < PROMPT, "SIGTERM to exit took %.2f s with the GIL held (bound %.1f s):\n%s" % (
+        took, PROMPT, p.tail())
+    # the premise: the master thread still held the GIL when the master
+    # exited; and the respawn asked for was never forked
+    assert not p.find_all(r"gil-hog: released", since=mark), p.tail()
+    assert not p.find_all(conftest.SPAWNED_RE.pattern, since=mark), p.tail()
+    assert p.find_all(r"bye \(exit code 0\)", since=mark)
+    left = wait_pids_gone(p.all_worker_pids(), T(2))
+    assert not left, "workers left behind: %r\n%s" % (left, p.tail())
+    deadline = time.monotonic() + T(2)
+    while group_members(p.pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_members(p.pgid), "processes left in herd's group: %r" % group_members(p.pgid)
+    check_hog_log(p)
+    Summary("gil_stall_sigterm").add(sigterm_to_exit_s="%.3f" % took,
+                                     death_to_log_s="%.3f" % death_log).emit()
+
+
+def test_worker_death_logged_while_master_thread_holds_gil(herd):
+    """Two workers die while a master thread holds the GIL: the master logs
+    each death at once (the first respawn is waiting for the GIL meanwhile),
+    and both are respawned once the GIL is free."""
+    p = start_hog(herd)
+    old = p.worker_pids()
+    mark = hold_gil(herd, p)
+    _, first = kill_worker(p, 1, mark)
+    _, second = kill_worker(p, 2, mark)  # a respawn is waiting for the GIL now
+    assert first < PROMPT and second < PROMPT, \
+        "deaths logged %.2f s and %.2f s after SIGKILL with the GIL held (bound %.1f s)\n%s" % (
+            first, second, PROMPT, p.tail())
+    # the premise: the respawn asked for at the first death still waits
+    assert not p.find_all(conftest.SPAWNED_RE.pattern, since=mark), \
+        "a worker was forked before the second death was logged: the GIL was free\n" + p.tail()
+    new = p.wait_ready(2, since=mark, timeout=HOG_SECONDS + 10, exclude_pids=set(old.values()))
+    assert sorted(new) == [1, 2], new
+    for _ in range(4):
+        assert p.get("/", timeout=5).status == 200
+    check_hog_log(p)
+    Summary("gil_stall_deaths").add(first_death_to_log_s="%.3f" % first,
+                                    second_death_to_log_s="%.3f" % second).emit()
+
+
+def test_reload_while_fork_waits_for_gil(herd):
+    """SIGHUP while a respawn waits for the GIL: the master says it waits for
+    that fork, re-executes once it is done (the new image adopts the new
+    worker too), and every worker of the old image leaves cleanly."""
+    p = start_hog(herd)
+    old = p.worker_pids()
+    mark = hold_gil(herd, p)
+    killed, _ = kill_worker(p, 1, mark)
+    t0 = time.monotonic()
+    p.signal(signal.SIGHUP)
+    p.wait_for(r"reload: waiting for the fork under way", since=mark, timeout=PROMPT)
+    assert time.monotonic() - t0 < PROMPT
+    m = p.wait_for(r"starting: master pid %d" % p.pid, since=mark, timeout=HOG_SECONDS + 10)
+    start_at = max(i for i, l in enumerate(p.lines_since(0)) if m.group(0) in l)
+    new = p.wait_ready(2, since=start_at, timeout=15)
+    interim = {int(x.group(1)) for x in p.find_all(r"worker 1 spawned \(pid (\d+)\)", since=mark)}
+    interim -= set(new.values())
+    assert len(interim) == 1, (interim, p.tail())
+    gone = (set(old.values()) | interim) - {killed}
+    deadline = time.monotonic() + T(15)
+    while True:
+        exits = {int(x.group(2)): x for x in (EXIT_RE.search(l) for l in p.lines_since(mark)) if x}
+        if gone <= set(exits) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    assert gone <= set(exits), "old workers %r never exited\n%s" % (sorted(gone - set(exits)), p.tail())
+    for pid in gone:
+        assert exits[pid].group(3) == "0", "pid %d: %s" % (pid, exits[pid].group(0))
+    assert not wait_pids_gone(gone, T(2))
+    for _ in range(4):
+        assert p.get("/", timeout=5).status == 200
+    check_hog_log(p)
