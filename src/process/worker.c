@@ -37,6 +37,7 @@ void hd_worker_main(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int i
         atomic_store(&sc->requests, 0);
     }
     hd_py_worker_release();
+    hd_server_start(s); /* ready means every thread serves */
 
     hd_msg_t msg = {HD_MSG_READY, id, (int)getpid()};
     if (write(ready_fd, &msg, sizeof(msg)) != sizeof(msg))

@@ -299,22 +299,12 @@ void hd_py_thread_attach(void)
     hd_py_tls_tstate = PyEval_SaveThread();
 }
 
-void hd_py_enter(void)
-{
-    PyEval_RestoreThread(hd_py_tls_tstate);
-}
-
-void hd_py_leave(void)
+void hd_py_gil_drop(void)
 {
     hd_py_tls_tstate = PyEval_SaveThread();
 }
 
-void hd_py_block_begin(void)
-{
-    hd_py_tls_tstate = PyEval_SaveThread();
-}
-
-void hd_py_block_end(void)
+void hd_py_gil_take(void)
 {
     PyEval_RestoreThread(hd_py_tls_tstate);
 }

@@ -22,10 +22,6 @@ int hd_py_wsgi_init(void);
 /* Calls _herd_internal.NAME(*args) (new reference, NULL on error). */
 PyObject *hd_py_helper_call(const char *name, PyObject *args);
 
-/* Attach / detach this worker thread around running the app. */
-void hd_py_enter(void);
-void hd_py_leave(void);
-
 /* Logs the current exception (with traceback) after a context line. */
 void hd_py_log_exception(const char *what);
 

@@ -7,8 +7,9 @@
  *   state; it holds the GIL only while loading the app and while forking.
  * - Every fork goes through hd_py_fork(), on that thread (process/forker.h);
  *   no other thread of the master calls into py/ once it runs.
- * - A worker thread attaches once (hd_py_thread_attach), then holds the GIL
- *   only while running the app (inside hd_py_wsgi_handle).
+ * - A worker thread attaches once (hd_py_thread_attach), then takes the
+ *   GIL to run the app and keeps it while it has requests to serve; it
+ *   drops it to wait for anything (server/sched.h).
  */
 #ifndef HD_PY_PY_H
 #define HD_PY_PY_H
@@ -67,12 +68,12 @@ void hd_py_worker_release(void);
 /* Another worker thread: creates its thread state (then released). */
 void hd_py_thread_attach(void);
 
-/* Runs the app for the request on c (GIL taken and released inside). */
+/* Runs the app for the request on c; the caller holds the GIL. */
 void hd_py_wsgi_handle(struct hd_conn_s *c);
 
-/* Drop / retake the GIL around a wait inside hd_py_wsgi_handle. */
-void hd_py_block_begin(void);
-void hd_py_block_end(void);
+/* A worker thread drops / takes the GIL (server/sched.h says when). */
+void hd_py_gil_drop(void);
+void hd_py_gil_take(void);
 
 /* Runs atexit callbacks, flushes stdio and _exit(code)s the worker. */
 void hd_py_worker_exit(int code) __attribute__((noreturn));

@@ -856,8 +856,6 @@ static int hd_send_result(hd_responder_t *resp, PyObject *result)
 
 void hd_py_wsgi_handle(hd_conn_t *c)
 {
-    hd_py_enter();
-
     hd_input_t *input = hd_input_get(c);
     hd_responder_t *resp = input ? hd_responder_get(c) : NULL;
     PyObject *env = resp ? hd_build_environ(c, (PyObject *)input) : NULL;
@@ -920,7 +918,6 @@ done:
         hd_responder_put(resp);
     if (input)
         hd_input_put(input);
-    hd_py_leave();
 }
 
 int hd_py_wsgi_init(void)

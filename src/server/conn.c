@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "process/scoreboard.h"
 #include "py/py.h"
+#include "server/sched.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,7 +48,7 @@ enum { HD_CONN_FREE = 0, HD_CONN_IDLE, HD_CONN_BUSY, HD_CONN_PENDING };
 typedef struct hd_thread_s {
     hd_server_t *srv;
     int id;
-    bool in_py;       /* inside hd_py_wsgi_handle: waits drop the GIL */
+    bool gil;         /* holds the GIL (server/sched.h): waits drop it */
     char *out;        /* response head being built */
     size_t out_len, out_cap;
     hd_conn_t *cur;   /* the connection whose app call is running */
@@ -57,6 +58,7 @@ typedef struct hd_thread_s {
 } hd_thread_t;
 
 struct hd_conn_s {
+    hd_sched_item_t run; /* in the run queue (claimed, waiting for a thread) */
     _Atomic int state;
     int fd;
     hd_server_t *srv;
@@ -114,13 +116,16 @@ struct hd_server_s {
     size_t nconns;
     _Atomic int hwm;   /* highest fd seen + 1 */
     _Atomic int active;
-    _Atomic int busy;  /* threads inside the app */
     _Atomic bool stopping;
     pthread_mutex_t sweep_lock;
     int64_t last_sweep; /* ms */
     _Atomic uint64_t requests;
     size_t head_max;
     hd_thread_t *threads;
+    int attached;           /* threads 1..T-1 with a Python thread state */
+    pthread_mutex_t attach_lock;
+    pthread_cond_t attach_done;
+    hd_sched_t sched;
     hd_score_t *score;      /* this worker's scoreboard slot */
     int notify_fd;          /* the master's pipe */
     uint64_t recycle_at;    /* --max-requests for this worker, 0: never */
@@ -129,7 +134,7 @@ struct hd_server_s {
 
 static void hd_conn_close(hd_conn_t *c);
 static void hd_server_stop(hd_server_t *s, hd_thread_t *t);
-static void hd_server_check_exit(hd_server_t *s);
+static void hd_server_check_exit(hd_server_t *s, hd_thread_t *t);
 
 /* Monotonic milliseconds. Timeouts are measured in ms, never in whole
    seconds: truncation would close an idle keep-alive connection up to a
@@ -163,19 +168,21 @@ int hd_conn_client_error(hd_conn_t *c)
 
 /* ---- waiting and raw I/O ------------------------------------------------- */
 
-/* Waits until fd is ready for events, up to --socket-timeout. Drops the GIL
-   while waiting when called from the app. Returns 0, or -1 on timeout. */
+/* Waits until fd is ready for events, up to --socket-timeout, without the
+   GIL (a spare takes over meanwhile). Returns 0, or -1 on timeout. */
 static int hd_conn_wait(hd_conn_t *c, short events)
 {
     struct pollfd p = {.fd = c->fd, .events = events};
     int ms = c->srv->cfg->socket_timeout * 1000, rc;
-    if (c->thr->in_py)
-        hd_py_block_begin();
+    hd_sched_enter(&c->srv->sched);
+    if (c->thr->gil)
+        hd_py_gil_drop();
     do {
         rc = poll(&p, 1, ms);
     } while (rc < 0 && errno == EINTR);
-    if (c->thr->in_py)
-        hd_py_block_end();
+    if (c->thr->gil)
+        hd_py_gil_take();
+    hd_sched_leave(&c->srv->sched);
     if (rc <= 0)
         return -1;
     return 0;
@@ -651,6 +658,26 @@ static void hd_conn_log_access(hd_conn_t *c, uint64_t nreq)
         hd_log_raw(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* ---- the GIL ------------------------------------------------------------ */
+
+/* A thread takes the GIL to run the app and keeps it from one request to
+   the next while it has work (sched.h). */
+static void hd_thread_gil_take(hd_thread_t *t)
+{
+    if (!t->gil) {
+        hd_py_gil_take();
+        t->gil = true;
+    }
+}
+
+static void hd_thread_gil_drop(hd_thread_t *t)
+{
+    if (t->gil) {
+        t->gil = false;
+        hd_py_gil_drop();
+    }
+}
+
 /* ---- one request ------------------------------------------------------- */
 
 /* Runs the request whose head is buf[0..head_len). Returns true to keep the
@@ -704,11 +731,10 @@ static bool hd_conn_serve(hd_conn_t *c)
             c->thr->cur = c;
             atomic_store(&st->start_ms, hd_score_now_ms());
         }
-        c->thr->in_py = true;
-        atomic_fetch_add(&s->busy, 1);
+        hd_thread_gil_take(c->thr);
+        hd_sched_enter(&s->sched);
         hd_py_wsgi_handle(c);
-        atomic_fetch_sub(&s->busy, 1);
-        c->thr->in_py = false;
+        hd_sched_leave(&s->sched);
         if (st != NULL) {
             atomic_store(&st->start_ms, 0);
             c->thr->cur = NULL;
@@ -920,7 +946,7 @@ static void hd_conn_run(hd_thread_t *t, hd_conn_t *c)
             break;
         c->read_full = true; /* an edge came while we worked: read again */
     }
-    hd_server_check_exit(t->srv);
+    hd_server_check_exit(t->srv, t);
 }
 
 /* Accepts as many connections as this worker has idle threads (at least
@@ -930,7 +956,7 @@ static void hd_conn_run(hd_thread_t *t, hd_conn_t *c)
 static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
 {
     hd_conn_t *first = NULL;
-    int budget = s->cfg->threads - atomic_load(&s->busy);
+    int budget = s->cfg->threads - atomic_load(&s->sched.busy);
     for (budget = budget < 1 ? 1 : budget; budget > 0; budget--) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -1045,10 +1071,12 @@ static void hd_server_sweep(hd_server_t *s, hd_thread_t *t, bool force)
     pthread_mutex_unlock(&s->sweep_lock);
 }
 
-static void hd_server_check_exit(hd_server_t *s)
+static void hd_server_check_exit(hd_server_t *s, hd_thread_t *t)
 {
-    if (s->stopping && atomic_load(&s->active) == 0)
+    if (s->stopping && atomic_load(&s->active) == 0) {
+        hd_thread_gil_drop(t);
         hd_py_worker_exit(0);
+    }
 }
 
 static void hd_server_stop(hd_server_t *s, hd_thread_t *t)
@@ -1084,40 +1112,92 @@ static void hd_server_signal(hd_server_t *s, hd_thread_t *t)
     }
 }
 
+/* Queues the work of n events (sched.h). */
+static void hd_server_dispatch(hd_server_t *s, hd_thread_t *t, struct epoll_event *evs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t kind = evs[i].data.u64 >> 32;
+        uint32_t low = (uint32_t)evs[i].data.u64;
+        if (kind == HD_EV_LISTENER) {
+            hd_conn_t *c = hd_server_accept(s, &s->ls[low]);
+            if (c != NULL)
+                hd_sched_push(&s->sched, &c->run);
+        } else if (kind == HD_EV_SIGNAL) {
+            hd_server_signal(s, t);
+        } else {
+            hd_conn_t *c = low < s->nconns ? s->conns[low] : NULL;
+            if (c != NULL && hd_conn_claim(c))
+                hd_sched_push(&s->sched, &c->run);
+        }
+    }
+}
+
+/* The watcher (sched.h): once the threads in the app stall and work waits,
+   it takes the GIL and becomes a runner. */
+static void hd_thread_watch(hd_thread_t *t)
+{
+    hd_server_t *s = t->srv;
+    struct epoll_event evs[64];
+    for (;;) {
+        hd_sched_watch(&s->sched);
+        int n = epoll_wait(s->epfd, evs, 64, 0);
+        if (n > 0)
+            hd_server_dispatch(s, t, evs, n);
+        if (hd_sched_queued(&s->sched))
+            break;
+    }
+    hd_sched_take_over(&s->sched);
+    hd_thread_gil_take(t);
+}
+
+/* Every thread: run queued connections; out of work, a runner (GIL held)
+   looks for more without waiting, then lets the GIL go and polls, or parks
+   until it is called to watch (sched.h). */
 static void *hd_server_thread(void *arg)
 {
     hd_thread_t *t = arg;
     hd_server_t *s = t->srv;
     struct epoll_event evs[64];
-    /* With several threads, take one event at a time: an event held in one
-       thread's list while it runs the app would wait for no reason. */
-    int maxev = s->cfg->threads > 1 ? 1 : 64;
 
-    if (t->id > 0)
+    if (t->id > 0) {
         hd_py_thread_attach();
+        pthread_mutex_lock(&s->attach_lock);
+        s->attached++;
+        pthread_cond_signal(&s->attach_done);
+        pthread_mutex_unlock(&s->attach_lock);
+    }
     for (;;) {
-        int n = epoll_wait(s->epfd, evs, maxev, s->stopping ? 100 : 1000);
-        if (n < 0 && errno != EINTR) {
+        hd_sched_item_t *it = hd_sched_pop(&s->sched);
+        if (it != NULL) {
+            hd_conn_run(t, (hd_conn_t *)((char *)it - offsetof(hd_conn_t, run)));
+            continue;
+        }
+        int n;
+        if (t->gil) {
+            n = epoll_wait(s->epfd, evs, 64, 0);
+            if (n > 0) {
+                hd_server_dispatch(s, t, evs, n);
+                hd_server_sweep(s, t, false);
+                continue;
+            }
+            hd_thread_gil_drop(t);
+        }
+        hd_server_sweep(s, t, false);
+        hd_server_check_exit(s, t);
+        if (hd_sched_idle(&s->sched) == HD_SCHED_WATCH) {
+            hd_thread_watch(t);
+            continue;
+        }
+        n = epoll_wait(s->epfd, evs, 64, s->stopping ? 100 : 1000);
+        int saved = errno;
+        hd_sched_polled(&s->sched);
+        if (n < 0 && saved != EINTR) {
+            errno = saved;
             hd_log_errno("epoll_wait() failed");
             hd_py_worker_exit(1);
         }
-        for (int i = 0; i < n; i++) {
-            uint64_t kind = evs[i].data.u64 >> 32;
-            uint32_t low = (uint32_t)evs[i].data.u64;
-            if (kind == HD_EV_LISTENER) {
-                hd_conn_t *c = hd_server_accept(s, &s->ls[low]);
-                if (c != NULL)
-                    hd_conn_run(t, c);
-            } else if (kind == HD_EV_SIGNAL) {
-                hd_server_signal(s, t);
-            } else {
-                hd_conn_t *c = low < s->nconns ? s->conns[low] : NULL;
-                if (c != NULL && hd_conn_claim(c))
-                    hd_conn_run(t, c);
-            }
-        }
-        hd_server_sweep(s, t, false);
-        hd_server_check_exit(s);
+        if (n > 0)
+            hd_server_dispatch(s, t, evs, n);
     }
     return NULL;
 }
@@ -1142,6 +1222,8 @@ hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nl
         s->recycle_at = (uint64_t)cfg->max_requests +
                         (uint64_t)(worker_id - 1) * (uint64_t)cfg->max_requests_delta;
     pthread_mutex_init(&s->sweep_lock, NULL);
+    pthread_mutex_init(&s->attach_lock, NULL);
+    pthread_cond_init(&s->attach_done, NULL);
     s->nconns = 65536;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         s->nconns = rl.rlim_cur < (1u << 20) ? rl.rlim_cur : (1u << 20);
@@ -1176,6 +1258,10 @@ hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *ls, size_t nl
     }
     struct epoll_event sev = {.events = EPOLLIN, .data.u64 = HD_EV_SIGNAL << 32};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &sev);
+    if (hd_sched_init(&s->sched, cfg->threads) < 0) {
+        hd_log(HD_LOG_ERR, "worker setup failed: cannot set up the thread scheduler");
+        return NULL;
+    }
     return s;
 }
 
@@ -1226,7 +1312,7 @@ static void *hd_server_watchdog(void *arg)
     return NULL;
 }
 
-void hd_server_run(hd_server_t *s)
+void hd_server_start(hd_server_t *s)
 {
     for (int i = 0; i < s->cfg->threads; i++) {
         s->threads[i].srv = s;
@@ -1252,6 +1338,15 @@ void hd_server_run(hd_server_t *s)
         pthread_attr_destroy(&attr);
         pthread_detach(tid);
     }
+    /* Each takes the GIL once to attach: released by the caller. */
+    pthread_mutex_lock(&s->attach_lock);
+    while (s->attached < s->cfg->threads - 1)
+        pthread_cond_wait(&s->attach_done, &s->attach_lock);
+    pthread_mutex_unlock(&s->attach_lock);
+}
+
+void hd_server_run(hd_server_t *s)
+{
     hd_server_thread(&s->threads[0]);
     hd_py_worker_exit(1); /* not reached */
 }

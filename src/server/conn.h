@@ -2,12 +2,13 @@
  * server/conn: a worker's connections and its I/O threads. This is the only
  * place that joins the protocol parsers (proto/) to Python (py/).
  *
- * Threads: a worker runs T identical threads around one epoll instance.
+ * Threads: a worker runs T identical threads around one epoll instance and
+ * one run queue; server/sched.h says which thread polls, runs or waits.
  * Sockets are registered once, edge-triggered; a connection is owned by at
  * most one thread at a time (an atomic state: IDLE, BUSY, BUSY_PENDING), so
  * an idle keep-alive connection or a client still sending its head occupies
- * no thread. A thread reads a whole request head without the GIL, then runs
- * the app on it (py/wsgi.c) and writes the response.
+ * no thread. A thread reads a whole request head, without waiting, then
+ * runs the app on it (py/wsgi.c) and writes the response.
  *
  * While the app runs, py/ reads the body and writes the response through the
  * hd_conn_* calls below. They are called with the GIL held; they drop it only
@@ -106,8 +107,12 @@ typedef struct hd_server_s hd_server_t;
 hd_server_t *hd_server_init(const hd_config_t *cfg, hd_listener_t *listeners,
                             size_t nlisteners, int worker_id, int notify_fd);
 
-/* Starts threads 2..T, runs thread 1 on the calling thread; never returns
-   (the worker exits through hd_py_worker_exit). */
+/* Starts threads 2..T (and the --harakiri watchdog); returns once each has
+   its Python thread state. The caller has released the GIL. */
+void hd_server_start(hd_server_t *s);
+
+/* Runs thread 1 on the calling thread; never returns (the worker exits
+   through hd_py_worker_exit). */
 void hd_server_run(hd_server_t *s) __attribute__((noreturn));
 
 #endif

@@ -79,6 +79,38 @@ def test_threads_are_a_limit(herd):
     assert sorted(r.status for r in rs) != [200, 200, 200]
 
 
+def test_request_arriving_while_the_app_blocks_gets_another_thread(herd):
+    """The thread running the app keeps the GIL from one request to the next
+    and no other thread polls meanwhile (server/sched.h): when the app then
+    blocks, a request that arrives later must still go to another thread,
+    not wait for the blocked one."""
+    h = herd("--threads", "2", "--processes", "1")
+    c, pid = _start_sleep(h, 8, "blocked")
+    try:
+        for _ in range(3):
+            r = request(h.port, "GET", "/pid", timeout=T(4))
+            assert (r.status, int(r.body)) == (200, pid)
+        assert c.read_available(timeout=0.05) == b"", "the sleeping request ended early"
+        assert c.read_response(timeout=15).body == b"slept blocked"
+    finally:
+        c.close()
+
+
+def test_thread_waiting_on_a_slow_body_outside_the_app_hands_over(herd):
+    """After the response, herd drains the body the app did not read, and
+    so waits for a client that sends it slowly: the thread waits without
+    the GIL and outside the app, and another thread must serve the next
+    request meanwhile."""
+    h = herd("--threads", "2", "--processes", "1", "--socket-timeout", "30")
+    with h.client() as slow:
+        slow.send(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
+        assert slow.read_response(timeout=5).status == 200  # the app did not read the body
+        for _ in range(3):
+            r = request(h.port, "GET", "/", timeout=T(4))
+            assert (r.status, r.body) == (200, b"hello world")
+        assert slow.is_open(), "the slow client was cut off: the test did not test"
+
+
 def test_processes_serve_concurrently(herd):
     h = herd("--processes", "2", "--threads", "1", env={"BARRIER_TIMEOUT": "5"}, app="barrier.py", workers=2)
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
