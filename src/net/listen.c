@@ -244,3 +244,12 @@ void hd_listen_close(hd_listener_t *l, bool owner)
     free(l->unix_path);
     l->unix_path = NULL;
 }
+
+int hd_listen_queued(const hd_listener_t *l)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    if (l->is_unix || getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return -1;
+    return (int)ti.tcpi_unacked; /* of a listening socket: its accept queue */
+}

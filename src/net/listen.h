@@ -37,6 +37,10 @@ int hd_listen_adopt(hd_listener_t *l, int fd, int proto);
 int hd_listen_permissions(hd_listener_t *l, const char *mode, uid_t uid, gid_t gid,
                           bool chown_it);
 
+/* Connections waiting in a TCP socket's accept queue (what `ss -lt` shows
+   as Recv-Q), or -1 when unknown (unix sockets). One getsockopt(). */
+int hd_listen_queued(const hd_listener_t *l);
+
 /* Closes the socket; the master (owner == true) also unlinks a unix path. */
 void hd_listen_close(hd_listener_t *l, bool owner);
 

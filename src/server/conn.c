@@ -44,6 +44,7 @@ enum { HD_CONN_FREE = 0, HD_CONN_IDLE, HD_CONN_BUSY, HD_CONN_PENDING };
 
 #define HD_BODY_AREA 16384 /* room after the head for body bytes */
 #define HD_DRAIN_MAX (1024 * 1024) /* unread body drained to keep a connection */
+#define HD_ACCEPT_MAX 64 /* connections accepted per listener event */
 
 typedef struct hd_thread_s {
     hd_server_t *srv;
@@ -55,6 +56,7 @@ typedef struct hd_thread_s {
     hd_score_thread_t *score; /* this thread's scoreboard entry */
     time_t date_at;   /* the second date[] was made for */
     char date[40];    /* "Date: Wed, 25 Nov 2026 04:27:12 GMT\r\n" */
+    size_t date_len;
 } hd_thread_t;
 
 struct hd_conn_s {
@@ -418,13 +420,30 @@ static void hd_out_add(hd_thread_t *t, const char *s, size_t n)
     }
 }
 
-static bool hd_name_is(const char *a, size_t alen, const char *lower)
+/* "Name: value\r\n" in one reservation. */
+static void hd_out_header(hd_thread_t *t, const char *name, size_t nl, const char *value,
+                          size_t vl)
 {
-    size_t n = strlen(lower);
-    if (alen != n)
-        return false;
+    if (hd_out_reserve(t, nl + vl + 4) < 0)
+        return;
+    char *p = t->out + t->out_len;
+    memcpy(p, name, nl);
+    p[nl] = ':';
+    p[nl + 1] = ' ';
+    memcpy(p + nl + 2, value, vl);
+    p[nl + 2 + vl] = '\r';
+    p[nl + 3 + vl] = '\n';
+    t->out_len += nl + vl + 4;
+}
+
+/* A header name against a lower-case literal (a token: letters, '-'). */
+#define hd_name_is(a, alen, lower) \
+    ((alen) == sizeof(lower) - 1 && hd_name_eq((a), (lower), sizeof(lower) - 1))
+
+static bool hd_name_eq(const char *a, const char *lower, size_t n)
+{
     for (size_t i = 0; i < n; i++)
-        if ((a[i] | 0x20) != lower[i] && !(a[i] == '-' && lower[i] == '-'))
+        if ((a[i] | 0x20) != lower[i])
             return false;
     return true;
 }
@@ -453,14 +472,21 @@ int hd_conn_start(hd_conn_t *c, const char *status, size_t status_len,
     hd_out_add(t, "\r\n", 2);
     for (size_t i = 0; i < n; i++) {
         if (hd_name_is(h[i].name, h[i].name_len, "content-length")) {
-            char num[24];
-            size_t l = h[i].value_len < sizeof(num) - 1 ? h[i].value_len : sizeof(num) - 1;
-            memcpy(num, h[i].value, l);
-            num[l] = '\0';
-            char *end;
-            long long v = strtoll(num, &end, 10);
-            if (end != num && *end == '\0' && v >= 0)
-                c->resp_cl = v;
+            /* 1 to 18 digits (no overflow), optional whitespace around */
+            const char *v = h[i].value, *e = v + h[i].value_len;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (e == v || e - v > 18)
+                return -1;
+            int64_t cl = 0;
+            for (; v < e; v++) {
+                if (*v < '0' || *v > '9')
+                    return -1;
+                cl = cl * 10 + (*v - '0');
+            }
+            c->resp_cl = cl;
         } else if (hd_name_is(h[i].name, h[i].name_len, "connection")) {
             if (hd_value_has_token(h[i].value, h[i].value_len, "close"))
                 c->close_after = true;
@@ -468,10 +494,7 @@ int hd_conn_start(hd_conn_t *c, const char *status, size_t status_len,
         } else if (hd_name_is(h[i].name, h[i].name_len, "transfer-encoding")) {
             c->app_te = true;
         }
-        hd_out_add(t, h[i].name, h[i].name_len);
-        hd_out_add(t, ": ", 2);
-        hd_out_add(t, h[i].value, h[i].value_len);
-        hd_out_add(t, "\r\n", 2);
+        hd_out_header(t, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
     }
     c->no_body = c->req.is_head || c->status < 200 || c->status == 204 || c->status == 304;
     c->head_pending = true;
@@ -521,10 +544,10 @@ static void hd_conn_frame(hd_conn_t *c, int64_t total)
     if (now != t->date_at) {
         struct tm tm;
         gmtime_r(&now, &tm);
-        strftime(t->date, sizeof(t->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        t->date_len = strftime(t->date, sizeof(t->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         t->date_at = now;
     }
-    hd_out_add(t, t->date, strlen(t->date));
+    hd_out_add(t, t->date, t->date_len);
     if (c->close_after)
         hd_out_add(t, "Connection: close\r\n", 19);
     else if (!v11)
@@ -949,15 +972,30 @@ static void hd_conn_run(hd_thread_t *t, hd_conn_t *c)
     hd_server_check_exit(t->srv, t);
 }
 
-/* Accepts as many connections as this worker has idle threads (at least
-   one), so that connections are not taken from the shared queue only to
-   wait here behind busy threads while another worker idles. The first one
-   is returned claimed (BUSY): the calling thread serves it at once. */
+/* How many connections to take from the shared queue now: as many as this
+   worker has idle threads, and at least its share of what waits there.
+   Idle workers sit in epoll_wait and take new connections at once; a busy
+   one comes here only between requests, so taking one at a time would let
+   a burst of k clients wait k rounds of every open connection's request
+   (measured: 0.4 s for the last of 64 Flask clients on one worker). Taking
+   a share, not all, keeps a burst spread over the workers. */
+static int hd_server_accept_budget(hd_server_t *s, hd_listener_t *l)
+{
+    int budget = s->cfg->threads - atomic_load(&s->sched.busy);
+    int procs = s->cfg->processes > 0 ? s->cfg->processes : 1;
+    int queued = hd_listen_queued(l);
+    int share = queued > 0 ? (queued + procs - 1) / procs : procs == 1 ? HD_ACCEPT_MAX : 0;
+    if (share > budget)
+        budget = share;
+    return budget < 1 ? 1 : budget > HD_ACCEPT_MAX ? HD_ACCEPT_MAX : budget;
+}
+
+/* Accepts up to hd_server_accept_budget connections. The first one is
+   returned claimed (BUSY) for the caller to queue. */
 static hd_conn_t *hd_server_accept(hd_server_t *s, hd_listener_t *l)
 {
     hd_conn_t *first = NULL;
-    int budget = s->cfg->threads - atomic_load(&s->sched.busy);
-    for (budget = budget < 1 ? 1 : budget; budget > 0; budget--) {
+    for (int budget = hd_server_accept_budget(s, l); budget > 0; budget--) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         /* Counted before accept4(): a stopping worker must not exit while a
