@@ -24,6 +24,7 @@ static PyObject *k_request_method, *k_script_name, *k_path_info, *k_query_string
     *k_remote_addr, *k_remote_port, *k_request_uri, *k_wsgi_input, *k_wsgi_errors;
 static PyObject *v_http11, *v_http10, *v_get, *v_post, *v_head, *v_empty;
 static PyObject *hd_env_template; /* constant wsgi.* entries */
+static PyObject *hd_sys_dict, *k_stderr; /* sys.__dict__: wsgi.errors is sys.stderr now */
 static PyObject *s_close;
 
 /* getattr without raising AttributeError: 1 found (*out new), 0 absent,
@@ -169,6 +170,8 @@ static int hd_hexval(char c)
     return -1;
 }
 
+static PyObject *hd_str(const char *s, size_t len);
+
 /* PATH_INFO: the percent-decoded path as latin-1 str (PEP 3333). */
 static PyObject *hd_path_info(const char *p, size_t len)
 {
@@ -188,15 +191,70 @@ static PyObject *hd_path_info(const char *p, size_t len)
             out[o++] = p[i];
         }
     }
-    PyObject *r = PyUnicode_DecodeLatin1(out, (Py_ssize_t)o, NULL);
+    PyObject *r = hd_str(out, o);
     if (out != stack)
         PyMem_Free(out);
     return r;
 }
 
+/* ---- value memo: short environ values as sent -> str ------------------ */
+
+/* Most environ values repeat from one request to the next: the Host header,
+   the client's address, the listener's name and port, User-Agent, Accept,
+   the path of a hot endpoint. A direct-mapped table (GIL-protected) keeps
+   the last str made for each slot, so a repeated value costs a hash and a
+   compare instead of an allocation, a scan and a free. str is immutable:
+   sharing one between requests is invisible to apps. Bounded: HD_MEMO_SIZE
+   values of at most HD_MEMO_MAX bytes. */
+#define HD_MEMO_SIZE 256 /* power of two */
+#define HD_MEMO_MAX 56
+typedef struct {
+    unsigned char len;
+    char bytes[HD_MEMO_MAX];
+    PyObject *str;
+} hd_memo_t;
+
+static hd_memo_t hd_memo[HD_MEMO_SIZE];
+
+/* The slot of a value: from its length and its first and last 8 bytes (a
+   collision only costs a miss: the bytes are compared whole). */
+static unsigned hd_memo_slot(const char *s, size_t len)
+{
+    uint64_t a = 0, b = 0;
+    memcpy(&a, s, len < 8 ? len : 8);
+    if (len > 8)
+        memcpy(&b, s + len - 8, 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ len) * 0xC2B2AE3D27D4EB4Full;
+    return (unsigned)(h >> 56) & (HD_MEMO_SIZE - 1);
+}
+
+/* New reference to the str of latin-1 bytes s[0..len), or NULL. */
+static PyObject *hd_str(const char *s, size_t len)
+{
+    if (len == 0) {
+        Py_INCREF(v_empty);
+        return v_empty;
+    }
+    if (len > HD_MEMO_MAX)
+        return PyUnicode_DecodeLatin1(s, (Py_ssize_t)len, NULL);
+    hd_memo_t *m = &hd_memo[hd_memo_slot(s, len)];
+    if (m->str != NULL && m->len == len && memcmp(m->bytes, s, len) == 0) {
+        Py_INCREF(m->str);
+        return m->str;
+    }
+    PyObject *v = PyUnicode_DecodeLatin1(s, (Py_ssize_t)len, NULL);
+    if (v == NULL)
+        return NULL;
+    Py_XSETREF(m->str, v);
+    Py_INCREF(v);
+    m->len = (unsigned char)len;
+    memcpy(m->bytes, s, len);
+    return v;
+}
+
 static int hd_set_str(PyObject *env, PyObject *key, const char *s, size_t len)
 {
-    PyObject *v = PyUnicode_DecodeLatin1(s, (Py_ssize_t)len, NULL);
+    PyObject *v = hd_str(s, len);
     if (v == NULL)
         return -1;
     int rc = PyDict_SetItem(env, key, v);
@@ -244,18 +302,28 @@ static PyObject *hd_build_environ(hd_conn_t *c, PyObject *input)
     }
     Py_DECREF(m);
 
-    PyObject *pi = hd_path_info(h->path.base, h->path.len);
+    PyObject *uri = hd_str(h->target.base, h->target.len);
+    if (uri == NULL || PyDict_SetItem(env, k_request_uri, uri) < 0) {
+        Py_XDECREF(uri);
+        goto fail;
+    }
+    /* PATH_INFO is REQUEST_URI itself when the target is a plain path (no
+       query, nothing to decode): the common case, one str less. */
+    PyObject *pi;
+    if (h->path.base == h->target.base && h->path.len == h->target.len &&
+        memchr(h->path.base, '%', h->path.len) == NULL) {
+        pi = uri;
+        Py_INCREF(pi);
+    } else {
+        pi = hd_path_info(h->path.base, h->path.len);
+    }
+    Py_DECREF(uri);
     if (pi == NULL || PyDict_SetItem(env, k_path_info, pi) < 0) {
         Py_XDECREF(pi);
         goto fail;
     }
     Py_DECREF(pi);
-    if (h->query.len == 0) {
-        if (PyDict_SetItem(env, k_query_string, v_empty) < 0)
-            goto fail;
-    } else if (hd_set_str(env, k_query_string, h->query.base, h->query.len) < 0)
-        goto fail;
-    if (hd_set_str(env, k_request_uri, h->target.base, h->target.len) < 0)
+    if (hd_set_str(env, k_query_string, h->query.base, h->query.len) < 0)
         goto fail;
     if (PyDict_SetItem(env, k_server_protocol, h->minor_version == 1 ? v_http11 : v_http10) < 0)
         goto fail;
@@ -268,7 +336,10 @@ static PyObject *hd_build_environ(hd_conn_t *c, PyObject *input)
         goto fail;
     if (PyDict_SetItem(env, k_wsgi_input, input) < 0)
         goto fail;
-    PyObject *err = PySys_GetObject("stderr"); /* borrowed */
+    /* PySys_GetObject("stderr") would make a str of the name every time */
+    PyObject *err = PyDict_GetItemWithError(hd_sys_dict, k_stderr); /* borrowed */
+    if (err == NULL && PyErr_Occurred())
+        goto fail;
     if (PyDict_SetItem(env, k_wsgi_errors, err ? err : Py_None) < 0)
         goto fail;
 
@@ -382,16 +453,17 @@ static const char *hd_latin1_scan(PyObject *s, const char *what, Py_ssize_t *len
         PyErr_Format(PyExc_ValueError, "%s must be latin-1: %R", what, s);
         return NULL;
     }
+    static const unsigned char bad[256] = {['\0'] = 1, ['\n'] = 1, ['\r'] = 1};
     *len = PyUnicode_GET_LENGTH(s);
-    const char *p = (const char *)PyUnicode_1BYTE_DATA(s);
-    for (Py_ssize_t i = 0; scan && i < *len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '\r' || ch == '\n' || ch == '\0') {
-            PyErr_Format(PyExc_ValueError, "%s contains a control character: %R", what, s);
-            return NULL;
-        }
+    const unsigned char *p = PyUnicode_1BYTE_DATA(s);
+    unsigned char any = 0;
+    for (Py_ssize_t i = 0; scan && i < *len; i++)
+        any |= bad[p[i]];
+    if (any) {
+        PyErr_Format(PyExc_ValueError, "%s contains a control character: %R", what, s);
+        return NULL;
     }
-    return p;
+    return (const char *)p;
 }
 
 /* A header name must be a token (RFC 9110 tchar), not empty. */
@@ -530,7 +602,9 @@ static int hd_responder_commit(hd_responder_t *self)
         Py_ssize_t nl, vl;
         /* Checked in start_response; the list may have changed since. */
         if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2 ||
-            (hs[i].name = hd_latin1(PyTuple_GET_ITEM(t, 0), "header name", &nl)) == NULL ||
+            /* a token has no CR, LF or NUL: hd_bad_name is the only scan */
+            (hs[i].name = hd_latin1_scan(PyTuple_GET_ITEM(t, 0), "header name", &nl, false)) ==
+                NULL ||
             (hs[i].value = hd_latin1(PyTuple_GET_ITEM(t, 1), "header value", &vl)) == NULL ||
             hd_bad_name(PyTuple_GET_ITEM(t, 0), hs[i].name, (size_t)nl)) {
             if (!PyErr_Occurred())
@@ -544,9 +618,13 @@ static int hd_responder_commit(hd_responder_t *self)
     }
     const char *st = (const char *)PyUnicode_1BYTE_DATA(self->status);
     slen = PyUnicode_GET_LENGTH(self->status);
-    hd_conn_start(self->conn, st, (size_t)slen, hs, (size_t)n);
+    int rc = hd_conn_start(self->conn, st, (size_t)slen, hs, (size_t)n);
     if (hs != stackh)
         PyMem_Free(hs);
+    if (rc < 0) {
+        PyErr_SetString(PyExc_ValueError, "the Content-Length header must be a decimal number");
+        return -1;
+    }
     self->committed = true;
     return 0;
 }
@@ -867,7 +945,8 @@ void hd_py_wsgi_handle(hd_conn_t *c)
         hd_send_500(c);
         goto done;
     }
-    result = PyObject_CallFunctionObjArgs(hd_py_app, env, (PyObject *)resp, NULL);
+    PyObject *args[2] = {env, (PyObject *)resp};
+    result = PyObject_Vectorcall(hd_py_app, args, 2, NULL);
     if (result == NULL && hd_conn_client_error(c)) {
         /* The app gave up on a body the client botched: the client's fault. */
         PyErr_Clear();
@@ -949,7 +1028,14 @@ int hd_py_wsgi_init(void)
     K(v_head, "HEAD")
     K(v_empty, "")
     K(s_close, "close")
+    K(k_stderr, "stderr")
 #undef K
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (sys == NULL)
+        return -1;
+    hd_sys_dict = PyModule_GetDict(sys); /* borrowed, alive as long as sys: kept */
+    Py_INCREF(hd_sys_dict);
+    Py_DECREF(sys);
     hd_env_template = PyDict_New();
     if (hd_env_template == NULL)
         return -1;

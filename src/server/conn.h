@@ -67,7 +67,8 @@ ssize_t hd_conn_read_body(hd_conn_t *c, char *buf, size_t n, const char **err);
 /*
  * Starts the response: status is "200 OK" (checked by py/: three digits, a
  * space, a reason). The head is only formatted here; it is sent with the
- * first body bytes, or by hd_conn_finish. Returns 0.
+ * first body bytes, or by hd_conn_finish. Returns 0, or -1 if the app's
+ * Content-Length is not a number (nothing is sent then).
  */
 int hd_conn_start(hd_conn_t *c, const char *status, size_t status_len,
                   const hd_header_out_t *headers, size_t nheaders);

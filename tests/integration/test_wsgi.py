@@ -361,7 +361,8 @@ def test_exception_midstream_truncates_response(resp, resp_dir, cl):
 
 
 @pytest.mark.parametrize("kind", ["status-bytes", "status-nonlatin1", "name-bytes", "value-bytes",
-                                  "value-int", "value-nonlatin1", "value-crlf", "body-str"])
+                                  "value-int", "value-nonlatin1", "value-crlf", "body-str",
+                                  "content-length-word", "content-length-negative"])
 def test_bad_status_header_or_body_gives_500(resp, kind):
     since = resp.mark()
     with resp.client() as c:
@@ -369,6 +370,7 @@ def test_bad_status_header_or_body_gives_500(resp, kind):
         assert r.status == 500, "%s: %r" % (kind, r)
         assert b"X-Injected" not in r.raw_head
         assert b"should not be sent" not in r.body
+        assert len(r.header_all("Content-Length")) <= 1, r.raw_head
     resp.wait_for(r"(?i)error|invalid|exception", since=since)
     assert resp.get("/pid").status == 200
 

@@ -213,6 +213,10 @@ def application(environ, start_response):
             headers = [("X-Bad", "v\r\nX-Injected: 1")]
         elif kind == "name-space":
             headers = [("X Bad", "v")]
+        elif kind == "content-length-word":
+            headers = [CT, ("Content-Length", "eighteen")]
+        elif kind == "content-length-negative":
+            headers = [CT, ("Content-Length", "-18")]
         elif kind == "body-str":
             body = ["a str, not bytes"]
         else:
