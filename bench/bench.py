@@ -213,6 +213,50 @@ def request(port, wl, timeout=5.0):
         c.close()
 
 
+def conns_answered(port, wl, n, wait=2.0):
+    """Opens n connections at once, sends one request on each, and counts those answered (a whole status
+    line) within `wait` seconds: how many connections the server serves at the same time. wrk's latency
+    figures only cover the requests that were answered, so a server that leaves connections waiting
+    unaccepted shows a low p99 for the few it serves."""
+    import selectors
+    path = WORKLOADS[wl][2]
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (path, port)).encode()
+    sel = selectors.DefaultSelector()
+    socks, got = [], {}
+    try:
+        for _ in range(n):
+            sk = socket.socket()
+            sk.setblocking(False)
+            sk.connect_ex(("127.0.0.1", port))
+            socks.append(sk)
+            sel.register(sk, selectors.EVENT_WRITE)
+        deadline = time.time() + wait
+        sent = set()
+        while len(got) < n and time.time() < deadline:
+            for key, ev in sel.select(timeout=max(0.0, deadline - time.time())):
+                sk = key.fileobj
+                if ev & selectors.EVENT_WRITE and sk not in sent:
+                    try:
+                        sk.send(req)
+                    except OSError:
+                        continue
+                    sent.add(sk)
+                    sel.modify(sk, selectors.EVENT_READ)
+                elif ev & selectors.EVENT_READ:
+                    try:
+                        data = sk.recv(65536)
+                    except OSError:
+                        data = b""
+                    got[sk] = got.get(sk, b"") + data
+                    if not data or b"\r\n" in got[sk]:
+                        sel.unregister(sk)
+        return sum(1 for v in got.values() if v.startswith(b"HTTP/1."))
+    finally:
+        for sk in socks:
+            sk.close()
+        sel.close()
+
+
 def make_file(outdir):
     FILE[0] = os.path.join(outdir, "file64k")
     if not os.path.isfile(FILE[0]) or os.path.getsize(FILE[0]) != FILE_SIZE:
@@ -439,6 +483,8 @@ def one_run(srv, wl, rep, args, outdir):
         # other tenants, daemons, softirq work done on their behalf (a task's stime includes softirq ticks)
         busy_s = ((c1["cpu"][0] - c0["cpu"][0]) - (c1["cpu"][2] - c0["cpu"][2])) / HZ
         rec["other_cpu_pct"] = round(100.0 * (busy_s - srv_ticks / HZ - wrk_cpu) / wall, 1)
+        if wl == "A":  # the 64-connection latency comparison needs to know who serves all 64
+            rec["conns_answered"] = conns_answered(port, wl, WORKLOADS[wl][3])
         with open(os.path.join(outdir, "raw", tag + ".txt"), "w") as f:
             f.write("# " + rec["server_cmd"] + "\n# " + rec["wrk_cmd"] + "\n" + out)
         if rec["rps"] is None:
