@@ -74,12 +74,35 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
-def targets(st, cg):
-    """(what, herd value, reference, ratio, limit, met) rows"""
+RUN_FIELD = {"cpu_us": "server_cpu_us_per_req", "rps": "rps", "p99": "p99_ms", "rss": "worker_rss_mib"}
+
+
+def paired(runs, a, b, wl, field):
+    """Median over the repetitions of a's figure over b's in the same repetition (the two runs are seconds
+    apart, so drift on the machine hits both alike), and how many repetitions had both; (None, 0) if none."""
+    key = RUN_FIELD[field]
+    by = {}
+    for r in runs:
+        if r["workload"] == wl and r["server"] in (a, b) and not r.get("error") and r.get(key):
+            by.setdefault(r["rep"], {})[r["server"]] = r[key]
+    rs = [v[a] / v[b] for v in by.values() if a in v and b in v]
+    return (statistics.median(rs), len(rs)) if rs else (None, 0)
+
+
+def targets(st, cg, runs=()):
+    """(what, herd value, reference, ratio, limit, met) rows. With pair=(a, b, wl, field), the ratio that
+    decides is the median of the per-repetition ratios (scaled by `scale`); the ratio of the medians is
+    shown beside it."""
     rows = []
 
-    def row(what, a, b, fa, fb, limit, lower_is_better=True):
+    def row(what, a, b, fa, fb, limit, lower_is_better=True, pair=None, scale=1.0):
         r = ratio(a, b)
+        shown = "-" if r is None else "%.2f×" % r
+        if pair is not None:
+            pr, n = paired(runs, *pair)
+            if pr is not None and n >= 2:
+                shown = "%.2f× (paired, %d reps; of medians %s)" % (pr * scale, n, shown)
+                r = pr * scale
         if r is None:
             met = "n/a"
         elif limit is None:
@@ -87,7 +110,7 @@ def targets(st, cg):
         else:
             met = "yes" if (r <= limit if lower_is_better else r >= limit) else "**no**"
         lim = "-" if limit is None else ("≤ %.2f×" % limit if lower_is_better else "≥ %.2f×" % limit)
-        rows.append((what, fa(a), fb(b), "-" if r is None else "%.2f×" % r, lim, met))
+        rows.append((what, fa(a), fb(b), shown, lim, met))
 
     us = lambda v: "-" if v is None else "%.1f µs" % v  # noqa: E731
     mib = lambda v: "-" if v is None else "%.1f MiB" % v  # noqa: E731
@@ -99,16 +122,17 @@ def targets(st, cg):
     row("A hello keep-alive: server CPU/req, herd vs bjoern scaled to this run "
         "(8.8 µs × this run's nginx / the issue's nginx 7.1 µs)", herd_a,
         None if nginx_a is None else BJOERN_US * nginx_a / BJOERN_NGINX_US, us, lambda v: "%.1f µs (bjoern, scaled)" % v,
-        1.0)
+        1.0, pair=("herd", "nginx", "A", "cpu_us"), scale=BJOERN_NGINX_US / BJOERN_US)
     row("A hello keep-alive: server CPU/req, herd vs nginx `return 200`", herd_a, val(st, "nginx", "A", "cpu_us"),
-        us, us, 1.15)
-    row("A hello keep-alive: server CPU/req, herd vs uWSGI", herd_a, val(st, "uwsgi", "A", "cpu_us"), us, us, None)
+        us, us, 1.15, pair=("herd", "nginx", "A", "cpu_us"))
+    row("A hello keep-alive: server CPU/req, herd vs uWSGI", herd_a, val(st, "uwsgi", "A", "cpu_us"), us, us, None,
+        pair=("herd", "uwsgi", "A", "cpu_us"))
     row("E Flask hello: server CPU/req, herd vs uWSGI", val(st, "herd", "E", "cpu_us"),
-        val(st, "uwsgi", "E", "cpu_us"), us, us, 0.5)
+        val(st, "uwsgi", "E", "cpu_us"), us, us, 0.5, pair=("herd", "uwsgi", "E", "cpu_us"))
     row("D POST 1 MiB: server CPU/req, herd vs uWSGI --threads 4", val(st, "herd", "D", "cpu_us"),
-        val(st, "uwsgi-threads4", "D", "cpu_us"), us, us, 0.5)
+        val(st, "uwsgi-threads4", "D", "cpu_us"), us, us, 0.5, pair=("herd", "uwsgi-threads4", "D", "cpu_us"))
     row("D POST 1 MiB: server CPU/req, herd --threads 4 vs uWSGI --threads 4", val(st, "herd-threads4", "D", "cpu_us"),
-        val(st, "uwsgi-threads4", "D", "cpu_us"), us, us, None)
+        val(st, "uwsgi-threads4", "D", "cpu_us"), us, us, None, pair=("herd-threads4", "uwsgi-threads4", "D", "cpu_us"))
     # wrk's latency covers answered requests only: a server that serves c of the 64 connections at a time
     # (uWSGI's --http11-socket: one per thread) leaves the others unanswered and shows the latency of c clients.
     hc, uc = val(st, "herd", "A", "conns"), val(st, "uwsgi", "A", "conns")
@@ -125,18 +149,19 @@ def targets(st, cg):
     else:
         row("A hello 64 conns: p99 latency, herd vs uWSGI", p99h, p99u, fmt_ms, fmt_ms, 1.0)
     row("A1 hello 1 conn: p99 latency, herd vs uWSGI (both serve the one connection)",
-        val(st, "herd", "A1", "p99"), val(st, "uwsgi", "A1", "p99"), fmt_ms, fmt_ms, 1.0)
+        val(st, "herd", "A1", "p99"), val(st, "uwsgi", "A1", "p99"), fmt_ms, fmt_ms, 1.0,
+        pair=("herd", "uwsgi", "A1", "p99"))
     row("A hello: worker RSS, herd vs uWSGI", val(st, "herd", "A", "rss"), val(st, "uwsgi", "A", "rss"), mib, mib, 1.0)
     row("E Flask hello: worker RSS, herd vs uWSGI", val(st, "herd", "E", "rss"), val(st, "uwsgi", "E", "rss"),
         mib, mib, 1.0)
     row("A hello: req/s, herd --threads 4 vs --threads 1", val(st, "herd-threads4", "A", "rps"),
-        val(st, "herd", "A", "rps"), rps, rps, 0.9, lower_is_better=False)
+        val(st, "herd", "A", "rps"), rps, rps, 0.9, lower_is_better=False, pair=("herd-threads4", "herd", "A", "rps"))
     row("E Flask hello: req/s, herd --threads 4 vs --threads 1", val(st, "herd-threads4", "E", "rps"),
-        val(st, "herd", "E", "rps"), rps, rps, None)
+        val(st, "herd", "E", "rps"), rps, rps, None, pair=("herd-threads4", "herd", "E", "rps"))
     row("A hello: req/s, herd 2 workers vs 1 (same core)", val(st, "herd-workers2", "A", "rps"),
-        val(st, "herd", "A", "rps"), rps, rps, None)
+        val(st, "herd", "A", "rps"), rps, rps, None, pair=("herd-workers2", "herd", "A", "rps"))
     row("E Flask hello: req/s, herd 2 workers vs 1 (same core)", val(st, "herd-workers2", "E", "rps"),
-        val(st, "herd", "E", "rps"), rps, rps, None)
+        val(st, "herd", "E", "rps"), rps, rps, None, pair=("herd-workers2", "herd", "E", "rps"))
     ir = {(r["server"], r["workload"]): r.get("ir_per_req") for r in cg if not r.get("error")}
     irf = lambda v: "-" if v is None else "{:,} Ir".format(v)  # noqa: E731
     if ir:
@@ -254,9 +279,12 @@ def render(outdir):
     L += ["## Targets", "",
           "Server CPU per request = user + system time of the server's whole process tree during the measured "
           "seconds, over the requests wrk completed (the cost per request, whatever the throughput). Ratios are "
-          "herd over the reference.", "",
+          "herd over the reference. Where both are measured here, the ratio that decides is the median of the "
+          "per-repetition ratios (\"paired\": the two runs of a repetition are seconds apart, so the drift of "
+          "this shared machine, which moves every server's figures by up to a third from one minute to the next, "
+          "hits both alike); the ratio of the medians is shown beside it.", "",
           "| target | herd | reference | ratio | limit | met |", "|---|---|---|---|---|---|"]
-    for row in targets(st, cg):
+    for row in targets(st, cg, runs):
         L.append("| %s |" % " | ".join(row))
     L += ["", "## Results", "",
           "Medians over %s repetitions. Errors: wrk's socket errors + non-2xx responses, summed over the "

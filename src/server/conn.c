@@ -171,7 +171,8 @@ int hd_conn_client_error(hd_conn_t *c)
 /* ---- waiting and raw I/O ------------------------------------------------- */
 
 /* Waits until fd is ready for events, up to --socket-timeout, without the
-   GIL (a spare takes over meanwhile). Returns 0, or -1 on timeout. */
+   GIL; counted as busy, so the watcher gives waiting work to another thread
+   (sched.h). Returns 0, or -1 on timeout. */
 static int hd_conn_wait(hd_conn_t *c, short events)
 {
     struct pollfd p = {.fd = c->fd, .events = events};
