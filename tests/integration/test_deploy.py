@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 
 import pytest
@@ -50,12 +51,13 @@ def run_herd(*args, env=None, timeout=10, cwd=None):
         pytest.fail("herd %s did not exit within %ss (stderr: %r)" % (args, T(timeout), e.stderr))
 
 
-def start(herd, *args, workers=1, app="deploy_app.py", **kw):
+def start(herd, *args, workers=1, app="deploy_app.py", app_file=None, **kw):
     """A herd with exactly the sockets given (the fixture adds none); waits
-    for its `listening on` lines and `workers` ready workers."""
+    for its `listening on` lines and `workers` ready workers. app_file: the
+    app's path, when not apps/<app>."""
     args = [str(a) for a in args]
-    if app:
-        args += ["--wsgi-file", app_path(app)]
+    if app_file or app:
+        args += ["--wsgi-file", app_file or app_path(app)]
     h = herd(*args, app=None, socket_addr=None, wait=False, **kw)
     h.wait_for(r"listening on ")
     if workers:
@@ -162,6 +164,25 @@ def no_sanitizer_reports(herd):
     for h in herd.procs:
         for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
             assert bad not in h.log, h.log
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """The app and the herd binary copied to a world-readable directory, for
+    tests that run herd (or load its app) as another user: they must not
+    depend on where the checkout lives (a 0700 temporary directory, a home
+    directory)."""
+    d = short_tmpdir()
+    app = os.path.join(d, "deploy_app.py")
+    shutil.copy(app_path("deploy_app.py"), app)
+    os.chmod(app, 0o644)
+    binary = os.path.join(d, "herd")
+    shutil.copy(HERD_BIN, binary)
+    os.chmod(binary, 0o755)
+    try:
+        yield types.SimpleNamespace(app=app, herd=binary)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -361,13 +382,14 @@ def _user_with_supplementary_groups():
 
 
 @needs_root
-def test_uid_gid_drop(herd, sockdir):
+def test_uid_gid_drop(herd, sockdir, outside):
     nobody = pwd.getpwnam("nobody")
     os.chown(sockdir, nobody.pw_uid, nobody.pw_gid)  # as systemd's RuntimeDirectory= does
     path = os.path.join(sockdir, "app.sock")
     pidfile = os.path.join(sockdir, "herd.pid")
     h = start(herd, "--http-socket", path, "--uid", "nobody", "--gid", "nogroup",
-              "--chown-socket", "nobody:nogroup", "--chmod-socket", "660", "--pidfile", pidfile)
+              "--chown-socket", "nobody:nogroup", "--chmod-socket", "660", "--pidfile", pidfile,
+              app_file=outside.app)
     h.wait_for(r"running as uid %d, gid %d" % (nobody.pw_uid, nobody.pw_gid))
     assert "running as root" not in h.log
     who = ask(path, "http").json()
@@ -395,7 +417,7 @@ def test_uid_gid_drop(herd, sockdir):
 
 @needs_root
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
-def test_unprivileged_herd_chowns_its_socket_to_a_group_it_is_in(herd, sockdir):
+def test_unprivileged_herd_chowns_its_socket_to_a_group_it_is_in(herd, sockdir, outside):
     # docs/systemd.md: User=mysite, SupplementaryGroups=www-data and
     # chown-socket = mysite:www-data, so that nginx (www-data) may connect
     try:
@@ -406,9 +428,9 @@ def test_unprivileged_herd_chowns_its_socket_to_a_group_it_is_in(herd, sockdir):
     os.chown(sockdir, nobody.pw_uid, nobody.pw_gid)  # RuntimeDirectory=
     path = os.path.join(sockdir, "app.sock")
     args = ["--socket", path, "--chmod-socket", "660", "--chown-socket", "nobody:www-data",
-            "--wsgi-file", app_path("deploy_app.py")]
+            "--wsgi-file", outside.app]
     setpriv = ["setpriv", "--reuid=nobody", "--regid=nogroup"]
-    h = WrappedHerd(setpriv + ["--groups=www-data", HERD_BIN] + args)
+    h = WrappedHerd(setpriv + ["--groups=www-data", outside.herd] + args)
     herd.procs.append(h)
     h.wait_ready(1)
     st = os.stat(path)
@@ -419,7 +441,7 @@ def test_unprivileged_herd_chowns_its_socket_to_a_group_it_is_in(herd, sockdir):
     assert h.wait(10) == 0
     assert not os.path.exists(path)
     # not in the group: chown fails, herd says why and stops
-    h = WrappedHerd(setpriv + ["--clear-groups", HERD_BIN] + args)
+    h = WrappedHerd(setpriv + ["--clear-groups", outside.herd] + args)
     herd.procs.append(h)
     assert h.wait(10) == 1
     h.join_readers()
@@ -428,12 +450,12 @@ def test_unprivileged_herd_chowns_its_socket_to_a_group_it_is_in(herd, sockdir):
 
 
 @needs_root
-def test_uid_by_number_and_supplementary_groups(herd, sockdir):
+def test_uid_by_number_and_supplementary_groups(herd, sockdir, outside):
     pw = _user_with_supplementary_groups()
     if pw is None:
         pytest.skip("no user with supplementary groups in /etc/group")
     groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if pw.pw_name in g.gr_mem}
-    h = start(herd, "--http-socket", "127.0.0.1:0", "--uid", str(pw.pw_uid))
+    h = start(herd, "--http-socket", "127.0.0.1:0", "--uid", str(pw.pw_uid), app_file=outside.app)
     who = ask(listening(h)[0][0], "http").json()
     assert (who["_uid"], who["_gid"]) == (pw.pw_uid, pw.pw_gid)
     assert set(who["_groups"]) == groups  # initgroups: the user's own groups
@@ -454,8 +476,9 @@ def test_unknown_uid_stops_herd():
 
 
 @needs_root
-def test_reload_with_uid_keeps_serving(herd):
-    h = start(herd, "--http-socket", "127.0.0.1:0", "--uid", "nobody", "--gid", "nogroup")
+def test_reload_with_uid_keeps_serving(herd, outside):
+    h = start(herd, "--http-socket", "127.0.0.1:0", "--uid", "nobody", "--gid", "nogroup",
+              app_file=outside.app)
     addr = listening(h)[0][0]
     old = h.worker_pids()[1]
     since = h.mark()
