@@ -45,6 +45,8 @@
 typedef struct hd_slot_s {
     pid_t pid;          /* the current process, 0: none */
     bool forking;       /* asked the forker for a process (then pid is 0) */
+    double fork_asked;  /* when */
+    bool fork_slow;     /* said that the fork waits for the GIL */
     bool ready;
     bool wanted;        /* the slot should have a worker */
     double spawned_at;
@@ -103,6 +105,8 @@ static void hd_master_spawn(hd_master_t *m, int id)
         return;
     }
     s->forking = true;
+    s->fork_asked = hd_mono();
+    s->fork_slow = false;
 }
 
 /* The forker's result for slot id: pid > 0 forked, < 0 failed (err), 0
@@ -528,6 +532,12 @@ static void hd_master_tick(hd_master_t *m)
                                 "killing it", i, (int)s->old_pid, cfg->worker_reload_mercy);
             kill(s->old_pid, SIGKILL);
             s->old_deadline = now + 5.0;
+        }
+        if (s->forking && !s->fork_slow && now - s->fork_asked >= 1.0) {
+            s->fork_slow = true;
+            hd_log(HD_LOG_WARN, "worker %d: the fork has waited %.1f s for the GIL: a Python thread "
+                                "of the master holds it (a long call into C?)",
+                   i, now - s->fork_asked);
         }
         if (i > m->nwanted)
             continue;

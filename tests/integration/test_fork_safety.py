@@ -579,6 +579,8 @@ def test_reload_while_fork_waits_for_gil(herd):
     old = p.worker_pids()
     mark = hold_gil(herd, p)
     killed, _ = kill_worker(p, 1, mark)
+    # the premise: the respawn has been asked for and waits for the GIL
+    p.wait_for(r"worker 1: the fork has waited \d+\.\d s for the GIL", since=mark, timeout=T(3))
     t0 = time.monotonic()
     p.signal(signal.SIGHUP)
     p.wait_for(r"reload: waiting for the fork under way", since=mark, timeout=PROMPT)
