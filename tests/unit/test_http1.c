@@ -29,46 +29,7 @@
 
 #include "http_corpus.h"
 
-/* ---- a tiny runner ------------------------------------------------------ */
-
-static int passed, failed;
-static const char *case_name;
-static int case_failed;
-
-static void begin(const char *name)
-{
-    case_name = name;
-    case_failed = 0;
-}
-
-static void end(void)
-{
-    if (case_failed > 3)
-        printf("FAIL %s: ... %d failed checks in all\n", case_name, case_failed);
-    if (case_failed)
-        failed++;
-    else
-        passed++;
-}
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    if (case_failed++ >= 3)
-        return; /* enough lines for one case */
-    printf("FAIL %s: ", case_name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-#define CHECK(cond, ...)          \
-    do {                          \
-        if (!(cond))              \
-            fail(__VA_ARGS__);    \
-    } while (0)
+#include "runner.h"
 
 static int str_eq(hd_str_t s, const char *lit)
 {

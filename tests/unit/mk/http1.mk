@@ -13,7 +13,7 @@ $(HTTP1_CORPUS_H): $(HTTP1_CORPUS) tests/unit/gen_http_corpus.py
 	@mkdir -p $(dir $@)
 	$(HTTP1_PY) tests/unit/gen_http_corpus.py $(HTTP1_CORPUS) $@
 
-$(HTTP1_TEST): tests/unit/test_http1.c $(HTTP1_PROTO_SRC) $(wildcard src/proto/*.h) \
+$(HTTP1_TEST): tests/unit/test_http1.c tests/unit/runner.h $(HTTP1_PROTO_SRC) $(wildcard src/proto/*.h) \
                $(HTTP1_CORPUS_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I$(dir $(HTTP1_CORPUS_H)) $(LDFLAGS) -o $@ tests/unit/test_http1.c \

@@ -4,6 +4,6 @@ SCHED_TEST := $(BUILD)/tests/unit/test_sched
 
 UNIT_TESTS += $(SCHED_TEST)
 
-$(SCHED_TEST): tests/unit/test_sched.c src/server/sched.c src/server/sched.h
+$(SCHED_TEST): tests/unit/test_sched.c tests/unit/runner.h src/server/sched.c src/server/sched.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_sched.c src/server/sched.c $(LDLIBS)

@@ -7,6 +7,6 @@ UWSGI_PROTO_SRC := $(wildcard src/proto/*.c)
 
 UNIT_TESTS += $(UWSGI_TEST)
 
-$(UWSGI_TEST): tests/unit/test_uwsgi.c $(UWSGI_PROTO_SRC) $(wildcard src/proto/*.h)
+$(UWSGI_TEST): tests/unit/test_uwsgi.c tests/unit/runner.h $(UWSGI_PROTO_SRC) $(wildcard src/proto/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_uwsgi.c $(UWSGI_PROTO_SRC) $(LDLIBS)
