@@ -8,21 +8,17 @@
 
 #include <signal.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 void hd_worker_main(const hd_config_t *cfg, hd_listener_t *ls, size_t nls, int id, int ready_fd,
                     const int *close_fds, size_t nclose)
 {
     char role[32];
-    pid_t master = getppid();
 
     snprintf(role, sizeof(role), "worker %d", id);
     hd_log_set_role(role);
-    /* No orphans: if the master dies, so does this worker. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != master)
-        _exit(1);
+    /* No orphans: the forker set PR_SET_PDEATHSIG right after fork() and
+       checked that the master was still there (process/forker.c). */
     for (size_t i = 0; i < nclose; i++)
         close(close_fds[i]);
 

@@ -93,20 +93,26 @@ static void *idler(void *arg)
     return NULL;
 }
 
+/* The usual start: two threads; this one becomes the poller, the idler
+   parks, then this one got work (it is the runner now). */
+static void start_runner_and_parked(hd_sched_t *q, idler_t *x, pthread_t *th)
+{
+    hd_sched_init(q, 2);
+    CHECK(hd_sched_idle(q) == HD_SCHED_POLL, "first idle thread is not the poller");
+    pthread_create(th, NULL, idler, x);
+    CHECK(wait_parked(q, 1), "second idle thread did not park");
+    CHECK(atomic_load(&x->role) == 0, "second idle thread returned (role %d)", atomic_load(&x->role));
+    hd_sched_polled(q);
+}
+
 static void test_one_poller_others_parked(void)
 {
     hd_sched_t q;
     idler_t x = {.q = &q};
     pthread_t th;
     begin("the first idle thread polls, the next parks until an app call needs a watcher");
-    hd_sched_init(&q, 2);
-    CHECK(hd_sched_idle(&q) == HD_SCHED_POLL, "first idle thread is not the poller");
-    pthread_create(&th, NULL, idler, &x);
-    CHECK(wait_parked(&q, 1), "second idle thread did not park");
-    CHECK(atomic_load(&x.role) == 0, "second idle thread returned (role %d)", atomic_load(&x.role));
-    /* the poller got work and runs the app: a parked thread is called to watch */
-    hd_sched_polled(&q);
-    hd_sched_enter(&q);
+    start_runner_and_parked(&q, &x, &th);
+    hd_sched_enter(&q); /* the runner runs the app: a parked thread is called to watch */
     CHECK(wait_flag(&x.role, 5.0), "parked thread not called");
     CHECK(atomic_load(&x.role) == HD_SCHED_WATCH, "called thread's role %d", atomic_load(&x.role));
     /* the app call stays where it is: the watcher reports the stall */
@@ -144,11 +150,7 @@ static void test_watcher_keeps_out_while_calls_progress(void)
     worker_t w = {.q = &q};
     pthread_t th, rt;
     begin("the watcher does not take over while app calls end, and does once one is stuck");
-    hd_sched_init(&q, 2);
-    CHECK(hd_sched_idle(&q) == HD_SCHED_POLL, "first idle thread is not the poller");
-    pthread_create(&th, NULL, idler, &x);
-    CHECK(wait_parked(&q, 1), "second idle thread did not park");
-    hd_sched_polled(&q); /* the poller got work: it is the runner now */
+    start_runner_and_parked(&q, &x, &th);
     pthread_create(&rt, NULL, runner, &w);
     CHECK(wait_flag(&x.role, 5.0), "no watcher called");
     CHECK(atomic_load(&x.role) == HD_SCHED_WATCH, "called thread's role %d", atomic_load(&x.role));
@@ -157,9 +159,7 @@ static void test_watcher_keeps_out_while_calls_progress(void)
     atomic_store(&w.stop, 1);
     pthread_join(rt, NULL);
     hd_sched_enter(&q); /* a call that blocks */
-    double t0 = now();
-    CHECK(wait_flag(&x.watched, 5.0), "the watcher never took over from a stuck call");
-    CHECK(now() - t0 < 5.0, "take-over bound");
+    CHECK(wait_flag(&x.watched, 5.0), "the watcher never took over from a stuck call in 5 s");
     hd_sched_take_over(&q);
     hd_sched_leave(&q);
     pthread_join(th, NULL);
@@ -172,11 +172,7 @@ static void test_watcher_sleeps_when_quiet_and_wakes(void)
     idler_t x = {.q = &q};
     pthread_t th;
     begin("a watcher with no app call for a while sleeps; the next call wakes it");
-    hd_sched_init(&q, 2);
-    CHECK(hd_sched_idle(&q) == HD_SCHED_POLL, "first idle thread is not the poller");
-    pthread_create(&th, NULL, idler, &x);
-    CHECK(wait_parked(&q, 1), "second idle thread did not park");
-    hd_sched_polled(&q);
+    start_runner_and_parked(&q, &x, &th);
     hd_sched_enter(&q);
     hd_sched_leave(&q); /* called a watcher; then nothing runs */
     CHECK(wait_flag(&x.role, 5.0), "no watcher called");
